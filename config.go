@@ -1,0 +1,284 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/structs"
+	"github.com/knadh/koanf/v2"
+)
+
+// Config is every setting of the server. config.yaml documents each one
+// with its default; a test keeps the two in step.
+type Config struct {
+	Server   ServerConfig   `koanf:"server"`
+	DB       DBConfig       `koanf:"db"`
+	Auth     AuthConfig     `koanf:"auth"`
+	History  HistoryConfig  `koanf:"history"`
+	Limits   LimitsConfig   `koanf:"limits"`
+	Presence PresenceConfig `koanf:"presence"`
+	Log      LogConfig      `koanf:"log"`
+}
+
+type ServerConfig struct {
+	Addr            string        `koanf:"addr"`
+	AllowedOrigins  []string      `koanf:"allowed_origins"`
+	TrustedProxies  []string      `koanf:"trusted_proxies"`
+	WriteWait       time.Duration `koanf:"write_wait"`
+	PongWait        time.Duration `koanf:"pong_wait"`
+	SendBuffer      int           `koanf:"send_buffer"`
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+type DBConfig struct {
+	Path        string        `koanf:"path"`
+	LockTimeout time.Duration `koanf:"lock_timeout"`
+}
+
+type AuthConfig struct {
+	Registration string        `koanf:"registration"`
+	SessionTTL   time.Duration `koanf:"session_ttl"`
+}
+
+type HistoryConfig struct {
+	PerRoom int `koanf:"per_room"`
+	OnJoin  int `koanf:"on_join"`
+}
+
+type LimitsConfig struct {
+	MessageChars int   `koanf:"message_chars"`
+	FrameBytes   int64 `koanf:"frame_bytes"`
+}
+
+type PresenceConfig struct {
+	BroadcastLimit int `koanf:"broadcast_limit"`
+}
+
+type LogConfig struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Server: ServerConfig{
+			Addr:            ":8080",
+			AllowedOrigins:  []string{},
+			TrustedProxies:  []string{},
+			WriteWait:       10 * time.Second,
+			PongWait:        60 * time.Second,
+			SendBuffer:      256,
+			ShutdownTimeout: 5 * time.Second,
+		},
+		DB:       DBConfig{Path: "parley.db", LockTimeout: time.Second},
+		Auth:     AuthConfig{Registration: "open", SessionTTL: 30 * 24 * time.Hour},
+		History:  HistoryConfig{PerRoom: 100, OnJoin: 50},
+		Limits:   LimitsConfig{MessageChars: 4000, FrameBytes: 64 << 10},
+		Presence: PresenceConfig{BroadcastLimit: 1000},
+		Log:      LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// configSources is what loadConfig reads besides the defaults.
+type configSources struct {
+	File         string            // -config; empty means config.yaml when present
+	Environ      []string          // KEY=value pairs; PARLEY_* are read
+	FlagSettings map[string]string // koanf key -> value, only flags given
+}
+
+// listKeys are settings that hold lists; from the environment they are
+// comma-separated.
+var listKeys = map[string]bool{"server.allowed_origins": true, "server.trusted_proxies": true}
+
+// loadConfig layers the built-in defaults, the config file, PARLEY_*
+// environment variables and flags, later ones winning, and validates the
+// result.
+func loadConfig(src configSources) (Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(structs.Provider(defaultConfig(), "koanf"), nil); err != nil {
+		return Config{}, fmt.Errorf("load defaults: %w", err)
+	}
+	known := map[string]bool{}
+	sections := map[string]bool{}
+	for _, key := range k.Keys() {
+		known[key] = true
+		sections[strings.SplitN(key, ".", 2)[0]] = true
+	}
+
+	path, required := src.File, true
+	if path == "" {
+		path, required = "config.yaml", false
+	}
+	if _, err := os.Stat(path); err == nil || required {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return Config{}, fmt.Errorf("config file %q does not exist", path)
+			}
+			return Config{}, fmt.Errorf("read config file %q: %w", path, err)
+		}
+	}
+
+	var envErr error
+	envProvider := env.Provider(".", env.Opt{
+		Prefix:      "PARLEY_",
+		EnvironFunc: func() []string { return src.Environ },
+		TransformFunc: func(name, value string) (string, any) {
+			// PARLEY_SERVER_ALLOWED_ORIGINS -> server.allowed_origins
+			key := strings.Replace(strings.ToLower(strings.TrimPrefix(name, "PARLEY_")), "_", ".", 1)
+			if !known[key] {
+				// Other PARLEY_ variables (test switches, say) are not ours
+				// to judge, but a typo inside a section is.
+				if sections[strings.SplitN(key, ".", 2)[0]] && envErr == nil {
+					envErr = fmt.Errorf("environment variable %s names no setting", name)
+				}
+				return "", nil
+			}
+			if listKeys[key] {
+				return key, splitList(value)
+			}
+			return key, value
+		},
+	})
+	if err := k.Load(envProvider, nil); err != nil {
+		return Config{}, fmt.Errorf("read environment: %w", err)
+	}
+	if envErr != nil {
+		return Config{}, envErr
+	}
+
+	flags := map[string]any{}
+	for key, v := range src.FlagSettings {
+		flags[key] = v
+	}
+	if err := k.Load(confmap.Provider(flags, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("read flags: %w", err)
+	}
+
+	var cfg Config
+	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(",")),
+		WeaklyTypedInput: true,
+		ErrorUnused:      true,
+		Result:           &cfg,
+		TagName:          "koanf",
+	}})
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+func splitList(s string) []string {
+	out := []string{}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// validate names the first bad key and value it finds.
+func (c Config) validate() error {
+	bad := func(key string, v any, rule string) error {
+		return fmt.Errorf("%s = %v: %s", key, v, rule)
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+		return bad("server.addr", c.Server.Addr, "want HOST:PORT, such as :8080 or 127.0.0.1:8080")
+	}
+	for _, o := range c.Server.AllowedOrigins {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return bad("server.allowed_origins", o, "each origin is scheme://host[:port], such as https://chat.example.com")
+		}
+	}
+	for _, p := range c.Server.TrustedProxies {
+		if _, err := parseCIDROrIP(p); err != nil {
+			return bad("server.trusted_proxies", p, "each entry is an IP address or CIDR range")
+		}
+	}
+	switch {
+	case c.Server.WriteWait <= 0:
+		return bad("server.write_wait", c.Server.WriteWait, "must be positive")
+	case c.Server.PongWait < time.Second:
+		return bad("server.pong_wait", c.Server.PongWait, "must be at least 1s")
+	case c.Server.SendBuffer < 1:
+		return bad("server.send_buffer", c.Server.SendBuffer, "must be at least 1")
+	case c.Server.ShutdownTimeout <= 0:
+		return bad("server.shutdown_timeout", c.Server.ShutdownTimeout, "must be positive")
+	case c.DB.Path == "":
+		return bad("db.path", `""`, "must name a file")
+	case c.DB.LockTimeout <= 0:
+		return bad("db.lock_timeout", c.DB.LockTimeout, "must be positive")
+	case c.Auth.Registration != "open" && c.Auth.Registration != "closed":
+		return bad("auth.registration", c.Auth.Registration, "must be open or closed")
+	case c.Auth.SessionTTL < time.Minute:
+		return bad("auth.session_ttl", c.Auth.SessionTTL, "must be at least 1m")
+	case c.History.PerRoom < 0:
+		return bad("history.per_room", c.History.PerRoom, "must be 0 (keep all) or more")
+	case c.History.OnJoin < 0 || c.History.OnJoin > maxHistoryPage:
+		return bad("history.on_join", c.History.OnJoin, fmt.Sprintf("must be between 0 and %d", maxHistoryPage))
+	case c.Limits.MessageChars < 1:
+		return bad("limits.message_chars", c.Limits.MessageChars, "must be at least 1")
+	case c.Limits.FrameBytes < 1024:
+		return bad("limits.frame_bytes", c.Limits.FrameBytes, "must be at least 1024")
+	case int64(c.Limits.MessageChars)*4+1024 > c.Limits.FrameBytes:
+		return bad("limits.frame_bytes", c.Limits.FrameBytes,
+			fmt.Sprintf("must hold a frame with limits.message_chars (%d) characters of up to 4 bytes each, plus 1024", c.Limits.MessageChars))
+	case c.Presence.BroadcastLimit < 0:
+		return bad("presence.broadcast_limit", c.Presence.BroadcastLimit, "must be 0 or more")
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return bad("log.level", c.Log.Level, "must be debug, info, warn or error")
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return bad("log.format", c.Log.Format, "must be text or json")
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+func parseCIDROrIP(s string) (*net.IPNet, error) {
+	if _, n, err := net.ParseCIDR(s); err == nil {
+		return n, nil
+	}
+	ip := net.ParseIP(s)
+	if ip == nil {
+		return nil, fmt.Errorf("not an IP or CIDR: %q", s)
+	}
+	bits := 32
+	if ip.To4() == nil {
+		bits = 128
+	}
+	return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+}
+
+// newLogger builds the server's logger from the log settings.
+func newLogger(c LogConfig, w interface{ Write([]byte) (int, error) }) *slog.Logger {
+	level, _ := parseLevel(c.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,708 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/olahol/melody"
+)
+
+// routes lists every HTTP route of the server.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.handleWebSocket)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	// Tutorial clients connect to the bare host, so an upgrade request to
+	// any path outside /ws is accepted too; everything else is the page.
+	page := http.FileServerFS(s.static)
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		if websocket.IsWebSocketUpgrade(r) {
+			s.handleWebSocket(w, r)
+			return
+		}
+		setPageHeaders(w.Header())
+		page.ServeHTTP(w, r)
+	})
+	return mux
+}
+
+// setPageHeaders keeps the page from running anything but its own
+// scripts, from being framed, and from leaking its URL.
+func setPageHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "+
+		"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+}
+
+func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.store.Ping(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+}
+
+func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	s.conns.Add(1)
+	defer s.conns.Done()
+	c := &client{id: newClientID(), ip: s.clientIP(r)}
+	err := s.melody.HandleRequestWithKeys(w, r, map[string]any{clientKey: c})
+	switch {
+	case errors.Is(err, melody.ErrClosed):
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+	case err != nil:
+		// The upgrader has already answered (403 for a foreign Origin).
+		s.log.Info("websocket upgrade refused", "ip", c.ip, "origin", r.Header.Get("Origin"), "err", err)
+	}
+}
+
+const clientKey = "client"
+
+func clientOf(sess *melody.Session) *client {
+	c, _ := sess.Get(clientKey)
+	return c.(*client)
+}
+
+// wireMelody connects melody's callbacks to the server.
+func (s *server) wireMelody() {
+	m := s.melody
+	m.HandleConnect(func(sess *melody.Session) {
+		c := clientOf(sess)
+		c.sess = sess
+		s.trackClient(c, true)
+		c.send(marshalFrame("connected", connectedData{ClientID: c.id, Server: "parley", Protocol: protocolVersion}))
+	})
+	m.HandleMessage(func(sess *melody.Session, msg []byte) {
+		s.dispatch(clientOf(sess), msg)
+	})
+	m.HandleDisconnect(func(sess *melody.Session) {
+		c := clientOf(sess)
+		s.trackClient(c, false)
+		if last, rooms := s.hub.Detach(c); last {
+			a := c.user.Load()
+			peers, err := s.store.DirectPeers(a.ID)
+			if err != nil {
+				s.log.Warn("load direct peers for presence", "user", a.Name, "err", err)
+			}
+			s.hub.BroadcastPresence(*a, rooms, peers, marshalFrame("userOffline", a.ref()))
+		}
+	})
+	m.HandleError(func(sess *melody.Session, err error) {
+		c := clientOf(sess)
+		switch {
+		case isBufferFull(err):
+			// melody would drop this frame and carry on, leaving the client
+			// with a silent gap. Disconnect it instead; it resumes with its
+			// token and fetches what it missed.
+			if !c.dropped.Load() {
+				s.log.Warn("slow consumer disconnected", "client", c.id, "user", userName(c), "ip", c.ip)
+			}
+			dropClient(c, websocket.CloseTryAgainLater, "send buffer full", &s.background)
+		case errors.Is(err, websocket.ErrReadLimit):
+			s.log.Warn("frame too large; connection closed with 1009", "client", c.id, "user", userName(c), "ip", c.ip,
+				"limit", s.cfg.Limits.FrameBytes)
+		case errors.Is(err, melody.ErrWriteClosed), errors.Is(err, melody.ErrSessionClosed):
+		case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
+		default:
+			s.log.Debug("connection error", "client", c.id, "err", err)
+		}
+	})
+}
+
+func userName(c *client) string {
+	if a := c.user.Load(); a != nil {
+		return a.Name
+	}
+	return ""
+}
+
+// protocolVersion is announced in "connected"; it changes only when a
+// frame changes incompatibly.
+const protocolVersion = 1
+
+// handler is one WebSocket message type's handler. It answers through c
+// and returns an error for the client: a *protoError as it is, anything
+// else mapped by errorFrame.
+type handler struct {
+	fn   func(ctx context.Context, c *client, f Frame) error
+	auth bool // requires a signed-in connection
+}
+
+func (s *server) messageHandlers() map[string]handler {
+	return map[string]handler{
+		"auth":    {fn: s.handleAuth},
+		"logout":  {fn: s.handleLogout, auth: true},
+		"join":    {fn: s.handleJoin, auth: true},
+		"leave":   {fn: s.handleLeave, auth: true},
+		"chat":    {fn: s.handleChat, auth: true},
+		"private": {fn: s.handlePrivate, auth: true},
+		"typing":  {fn: s.handleTyping, auth: true},
+		"history": {fn: s.handleHistory, auth: true},
+		"rooms":   {fn: s.handleRooms, auth: true},
+		"read":    {fn: s.handleRead, auth: true},
+	}
+}
+
+// handlerTimeout bounds how long one frame may wait for the store or a
+// hashing slot.
+const handlerTimeout = 10 * time.Second
+
+// dispatch decodes one client frame and runs its handler. Whatever the
+// frame holds, the connection and the server go on; a panic closes only
+// this connection.
+func (s *server) dispatch(c *client, msg []byte) {
+	var typ string
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panic; connection closed", "type", typ, "client", c.id, "user", userName(c),
+				"panic", r, "stack", string(debug.Stack()))
+			dropClient(c, websocket.CloseInternalServerErr, "internal error", &s.background)
+		}
+	}()
+	f, perr := decodeFrame(msg)
+	if perr != nil {
+		c.send(errorFrame(perr, "", ""))
+		return
+	}
+	typ = f.Type
+	h, ok := s.handlers[f.Type]
+	if !ok {
+		c.send(errorFrame(errorf(codeUnknownType, "Unknown message type: %s", truncate(f.Type, 64)), "", ""))
+		return
+	}
+	if h.auth && c.user.Load() == nil {
+		c.send(errorFrame(errorf(codeUnauthenticated, "Sign in first: send auth"), f.Type, ""))
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, handlerTimeout)
+	defer cancel()
+	if err := h.fn(ctx, c, f); err != nil {
+		var pe *protoError
+		if !errors.As(err, &pe) {
+			s.log.Error("handler failed", "type", f.Type, "client", c.id, "user", userName(c), "err", err)
+		}
+		c.send(errorFrame(err, f.Type, clientMsgIDOf(f)))
+	}
+}
+
+// errorFrame turns a handler error into the frame the client sees. This
+// is the one place internal errors become codes.
+func errorFrame(err error, typ, clientMsgID string) []byte {
+	var pe *protoError
+	switch {
+	case errors.As(err, &pe):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrStoreClosed):
+		pe = errorf(codeStoreUnavailable, "The server could not save this; nothing was stored. Try again")
+	case errors.Is(err, errHashBusy), errors.Is(err, context.DeadlineExceeded):
+		pe = &protoError{Code: codeRateLimited, Message: "The server is busy; try again shortly", RetryAfter: 1}
+	default:
+		pe = errorf(codeInternal, "Internal error")
+	}
+	return marshalFrame("error", errorData{Code: pe.Code, Message: pe.Message, Type: typ,
+		ClientMsgID: clientMsgID, RetryAfter: pe.RetryAfter})
+}
+
+// clientMsgIDOf digs the correlation id out of a failed frame so the
+// client can mark that message as failed.
+func clientMsgIDOf(f Frame) string {
+	var d struct {
+		ClientMsgID string `json:"clientMsgId"`
+	}
+	if json.Unmarshal(f.Data, &d) != nil || checkClientMsgID(d.ClientMsgID) != nil {
+		return ""
+	}
+	return d.ClientMsgID
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// --- auth ---
+
+func (s *server) handleAuth(ctx context.Context, c *client, f Frame) error {
+	if c.user.Load() != nil {
+		return errorf(codeAlreadyAuthenticated, "Already signed in as %s", userName(c))
+	}
+	var d authData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	var (
+		user    User
+		token   string
+		tokHash []byte
+		expires time.Time
+		created bool
+		now     = s.now()
+	)
+	if d.Token != "" {
+		u, exp, err := s.store.TokenUser(hashToken(d.Token), now)
+		if errors.Is(err, ErrNotFound) {
+			return errorf(codeAuthFailed, "Session expired or signed out; sign in with your password")
+		} else if err != nil {
+			return err
+		}
+		user, token, tokHash, expires = u, d.Token, hashToken(d.Token), exp
+	} else {
+		var err error
+		if user, created, err = s.signIn(ctx, d.Username, d.Password); err != nil {
+			return err
+		}
+		token, tokHash = newToken()
+		expires = now.Add(s.cfg.Auth.SessionTTL)
+		if err := s.store.CreateToken(tokHash, user.ID, now, expires); err != nil {
+			return err
+		}
+	}
+
+	rooms, err := s.store.UserRooms(user.ID)
+	if err != nil {
+		return err
+	}
+	unread, err := s.store.UnreadDirect(user.ID)
+	if err != nil {
+		return err
+	}
+	a := account{ID: user.ID, Name: user.Name}
+	c.tokenHash = tokHash
+	c.user.Store(&a)
+
+	online := s.hub.OnlineUsers(a.ID)
+	online = append(online, a.ref())
+	slices.SortFunc(online, func(x, y userRef) int { return strings.Compare(x.Username, y.Username) })
+	counts := s.hub.OnlineCounts()
+	roomIDs := make([]string, len(rooms))
+	infos := make([]roomInfo, len(rooms))
+	for i, r := range rooms {
+		roomIDs[i] = r.ID
+		infos[i] = toRoomInfo(r, counts[r.ID])
+	}
+	unreadInfos := make([]unreadInfo, len(unread))
+	for i, u := range unread {
+		unreadInfos[i] = unreadInfo{UserID: strconv.FormatUint(u.PeerID, 10), Username: u.PeerName,
+			Count: u.Count, LastMessageAt: formatTime(u.LastMessageAt)}
+	}
+	hello := marshalFrame("authenticated", authenticatedData{
+		ClientID: c.id, UserID: a.idString(), Username: a.Name, Token: token, ExpiresAt: formatTime(expires),
+		Created: created, OnlineUsers: online, Rooms: infos, Unread: unreadInfos,
+	})
+	if first := s.hub.Attach(c, roomIDs, hello); first {
+		peers, err := s.store.DirectPeers(a.ID)
+		if err != nil {
+			s.log.Warn("load direct peers for presence", "user", a.Name, "err", err)
+		}
+		s.hub.BroadcastPresence(a, roomIDs, peers, marshalFrame("userOnline", a.ref()))
+	}
+	s.log.Info("signed in", "user", a.Name, "client", c.id, "ip", c.ip, "created", created, "resumed", d.Token != "")
+	return nil
+}
+
+// signIn checks a username and password, registering the name when it is
+// free and registration is open. A wrong password and an unknown user
+// get the same answer.
+func (s *server) signIn(ctx context.Context, username, password string) (User, bool, error) {
+	if username == "" {
+		return User{}, false, errorf(codeBadRequest, "Username required")
+	}
+	if err := checkUsername(username); err != nil {
+		return User{}, false, err
+	}
+	if password == "" {
+		return User{}, false, errorf(codeInvalidPassword, "Password required")
+	}
+	if len(password) > maxPasswordBytes {
+		return User{}, false, errorf(codeInvalidPassword, "Password is longer than %d bytes", maxPasswordBytes)
+	}
+	failed := errorf(codeAuthFailed, "Wrong username or password")
+	u, err := s.store.UserByName(username)
+	switch {
+	case errors.Is(err, ErrNotFound) && s.cfg.Auth.Registration == "open":
+		if len([]rune(password)) < minPasswordLen {
+			return User{}, false, errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
+		}
+		hash, err := s.hasher.Hash(ctx, password)
+		if err != nil {
+			return User{}, false, err
+		}
+		u, err = s.store.CreateUser(username, hash, s.now())
+		if errors.Is(err, ErrUsernameTaken) {
+			return User{}, false, failed // lost a race for the name
+		}
+		return u, err == nil, err
+	case errors.Is(err, ErrNotFound):
+		// Same work as a real check, so timing does not tell whether the
+		// user exists.
+		if _, err := s.hasher.Verify(ctx, "", password); err != nil {
+			return User{}, false, err
+		}
+		failed.Message += "; this server does not accept new sign-ups"
+		return User{}, false, failed
+	case err != nil:
+		return User{}, false, err
+	}
+	ok, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return User{}, false, err
+	}
+	if !ok {
+		if s.cfg.Auth.Registration != "open" {
+			failed.Message += "; this server does not accept new sign-ups"
+		}
+		return User{}, false, failed
+	}
+	return u, false, nil
+}
+
+// handleLogout revokes the connection's token and signs out every
+// connection that uses it (the tabs of one browser share it).
+func (s *server) handleLogout(ctx context.Context, c *client, f Frame) error {
+	a := c.user.Load()
+	if err := s.store.DeleteToken(c.tokenHash); err != nil {
+		return err
+	}
+	bye := marshalFrame("loggedOut", struct{}{})
+	closeMsg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "signed out")
+	for _, other := range s.hub.ConnectionsFor(a.ID, c.tokenHash) {
+		other.send(bye)
+		_ = other.sess.CloseWithMsg(closeMsg)
+	}
+	s.log.Info("signed out", "user", a.Name, "client", c.id)
+	return nil
+}
+
+// --- rooms ---
+
+func (s *server) handleJoin(ctx context.Context, c *client, f Frame) error {
+	var d roomData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	if err := checkRoomID(d.RoomID); err != nil {
+		return err
+	}
+	a := c.user.Load()
+	res, err := s.store.JoinRoom(d.RoomID, Member{UserID: a.ID, Name: a.Name}, s.now())
+	if err != nil {
+		return err
+	}
+	// Subscribe before reading history: a message committed in between
+	// then arrives twice (clients dedupe by id) rather than never.
+	s.hub.Join(a.ID, d.RoomID)
+	msgs, more, err := s.store.RoomHistory(d.RoomID, 0, s.cfg.History.OnJoin)
+	if err != nil {
+		return err
+	}
+	members, err := s.store.RoomMembers(d.RoomID)
+	if err != nil {
+		return err
+	}
+	c.send(marshalFrame("joined", joinedData{RoomID: d.RoomID, Created: res.Created, History: toMessageFrames(msgs),
+		HasMore: more, Users: s.memberInfos(members)}))
+	if res.NewMember {
+		s.hub.Broadcast(d.RoomID, marshalFrame("userJoined", roomUserData{RoomID: d.RoomID, UserID: a.idString(), Username: a.Name}), a.ID)
+		s.log.Info("joined room", "user", a.Name, "room", d.RoomID, "created", res.Created)
+	}
+	return nil
+}
+
+func (s *server) memberInfos(members []Member) []memberInfo {
+	out := make([]memberInfo, len(members))
+	for i, m := range members {
+		out[i] = memberInfo{UserID: strconv.FormatUint(m.UserID, 10), Username: m.Name, Online: s.hub.Online(m.UserID)}
+	}
+	slices.SortFunc(out, func(x, y memberInfo) int { return strings.Compare(x.Username, y.Username) })
+	return out
+}
+
+func (s *server) handleLeave(ctx context.Context, c *client, f Frame) error {
+	var d roomData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	if err := checkRoomID(d.RoomID); err != nil {
+		return err
+	}
+	a := c.user.Load()
+	was, err := s.store.LeaveRoom(d.RoomID, a.ID)
+	if err != nil {
+		return err
+	}
+	if !was {
+		return errorf(codeNotMember, "Not in room")
+	}
+	s.hub.Leave(a.ID, d.RoomID)
+	s.hub.SendUser(a.ID, marshalFrame("left", roomData{RoomID: d.RoomID}))
+	s.hub.Broadcast(d.RoomID, marshalFrame("userLeft", roomUserData{RoomID: d.RoomID, UserID: a.idString(), Username: a.Name}), 0)
+	s.log.Info("left room", "user", a.Name, "room", d.RoomID)
+	return nil
+}
+
+func (s *server) handleRooms(ctx context.Context, c *client, f Frame) error {
+	var d struct{}
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	rooms, err := s.store.Rooms()
+	if err != nil {
+		return err
+	}
+	counts := s.hub.OnlineCounts()
+	out := make([]roomInfo, len(rooms))
+	for i, r := range rooms {
+		out[i] = toRoomInfo(r, counts[r.ID])
+	}
+	c.send(marshalFrame("rooms", roomsData{Rooms: out}))
+	return nil
+}
+
+func toRoomInfo(r Room, online int) roomInfo {
+	info := roomInfo{RoomID: r.ID, MemberCount: r.MemberCount, OnlineCount: online, CreatedAt: formatTime(r.CreatedAt)}
+	if !r.LastMessageAt.IsZero() {
+		info.LastMessageAt = formatTime(r.LastMessageAt)
+	}
+	return info
+}
+
+// --- messages ---
+
+func (s *server) handleChat(ctx context.Context, c *client, f Frame) error {
+	var d chatData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	if d.RoomID == "" || d.Content == "" {
+		return errorf(codeBadRequest, "Missing roomId or content")
+	}
+	if err := checkRoomID(d.RoomID); err != nil {
+		return err
+	}
+	if err := checkClientMsgID(d.ClientMsgID); err != nil {
+		return err
+	}
+	if err := checkContent(d.Content, s.cfg.Limits.MessageChars); err != nil {
+		return err
+	}
+	a := c.user.Load()
+	if !s.hub.IsMember(a.ID, d.RoomID) {
+		return errorf(codeNotMember, "Not in room")
+	}
+	// Delivery, including the sender's acknowledgement, happens in
+	// deliver once the message is committed.
+	_, err := s.store.AppendMessage(ctx, Message{RoomID: d.RoomID, SenderID: a.ID, SenderName: a.Name,
+		Content: d.Content, Time: s.now(), ClientMsgID: d.ClientMsgID})
+	if errors.Is(err, ErrNotFound) {
+		return errorf(codeInvalidRoom, "Room %s does not exist", d.RoomID)
+	}
+	return err
+}
+
+func (s *server) handlePrivate(ctx context.Context, c *client, f Frame) error {
+	var d privateData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	if (d.TargetUserID == "" && d.TargetUsername == "") || d.Content == "" {
+		return errorf(codeBadRequest, "Missing targetUserId or content")
+	}
+	if err := checkClientMsgID(d.ClientMsgID); err != nil {
+		return err
+	}
+	if err := checkContent(d.Content, s.cfg.Limits.MessageChars); err != nil {
+		return err
+	}
+	target, err := s.findUser(d.TargetUserID, d.TargetUsername)
+	if err != nil {
+		return err
+	}
+	a := c.user.Load()
+	if target.ID == a.ID {
+		return errorf(codeInvalidTarget, "You cannot send a private message to yourself")
+	}
+	_, err = s.store.AppendMessage(ctx, Message{SenderID: a.ID, SenderName: a.Name, TargetID: target.ID,
+		TargetName: target.Name, Content: d.Content, Time: s.now(), ClientMsgID: d.ClientMsgID})
+	return err
+}
+
+// findUser resolves a user by id or, failing that, by name.
+func (s *server) findUser(id, name string) (User, error) {
+	var (
+		u   User
+		err error
+	)
+	if id != "" {
+		n, perr := strconv.ParseUint(id, 10, 64)
+		if perr != nil {
+			return User{}, errorf(codeUserNotFound, "User not found")
+		}
+		u, err = s.store.UserByID(n)
+	} else {
+		u, err = s.store.UserByName(name)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return User{}, errorf(codeUserNotFound, "User not found")
+	}
+	return u, err
+}
+
+// deliver fans committed messages out. The store calls it from its writer
+// goroutine in commit order, so every connection sees a conversation's
+// messages in id order. The sender's own copy is its acknowledgement.
+func (s *server) deliver(msgs []Message) {
+	for _, m := range msgs {
+		mf := toMessageFrame(m)
+		if m.IsDirect() {
+			s.hub.SendUser(m.TargetID, marshalFrame("privateMessage", mf))
+			s.hub.SendUser(m.SenderID, marshalFrame("privateMessageSent", mf))
+			continue
+		}
+		s.hub.Broadcast(m.RoomID, marshalFrame("message", mf), 0)
+	}
+}
+
+func (s *server) handleTyping(ctx context.Context, c *client, f Frame) error {
+	var d typingData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	if err := checkRoomID(d.RoomID); err != nil {
+		return err
+	}
+	a := c.user.Load()
+	if !s.hub.IsMember(a.ID, d.RoomID) {
+		return errorf(codeNotMember, "Not in room")
+	}
+	s.hub.Broadcast(d.RoomID, marshalFrame("typing", typingOutData{RoomID: d.RoomID, UserID: a.idString(),
+		Username: a.Name, IsTyping: d.IsTyping}), a.ID)
+	return nil
+}
+
+// maxHistoryPage is the most messages one history frame returns.
+const maxHistoryPage = 100
+
+func (s *server) handleHistory(ctx context.Context, c *client, f Frame) error {
+	var d historyData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	limit := d.Limit
+	switch {
+	case limit == 0:
+		limit = 50
+	case limit < 0 || limit > maxHistoryPage:
+		return errorf(codeBadRequest, "limit must be between 1 and %d", maxHistoryPage)
+	}
+	var before uint64
+	if d.Before != "" {
+		n, err := strconv.ParseUint(d.Before, 10, 64)
+		if err != nil {
+			return errorf(codeBadRequest, "before must be a message id")
+		}
+		before = n
+	}
+	a := c.user.Load()
+	switch {
+	case d.RoomID != "" && d.WithUserID != "":
+		return errorf(codeBadRequest, "Give roomId or withUserId, not both")
+	case d.RoomID != "":
+		if err := checkRoomID(d.RoomID); err != nil {
+			return err
+		}
+		if !s.hub.IsMember(a.ID, d.RoomID) {
+			return errorf(codeNotMember, "Not in room")
+		}
+		msgs, more, err := s.store.RoomHistory(d.RoomID, before, limit)
+		if err != nil {
+			return err
+		}
+		c.send(marshalFrame("history", historyOutData{RoomID: d.RoomID, Messages: toMessageFrames(msgs), HasMore: more}))
+		return nil
+	case d.WithUserID != "":
+		peer, err := s.findUser(d.WithUserID, "")
+		if err != nil {
+			return err
+		}
+		msgs, more, err := s.store.DirectHistory(a.ID, peer.ID, before, limit)
+		if err != nil {
+			return err
+		}
+		// Fetching the newest page reads the conversation.
+		if before == 0 && len(msgs) > 0 {
+			if err := s.store.MarkDirectRead(a.ID, peer.ID, msgs[len(msgs)-1].Seq); err != nil {
+				return err
+			}
+		}
+		c.send(marshalFrame("history", historyOutData{WithUserID: d.WithUserID, Messages: toMessageFrames(msgs), HasMore: more}))
+		return nil
+	}
+	return errorf(codeBadRequest, "Missing roomId or withUserId")
+}
+
+func (s *server) handleRead(ctx context.Context, c *client, f Frame) error {
+	var d readData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	seq, err := strconv.ParseUint(d.MessageID, 10, 64)
+	if err != nil {
+		return errorf(codeBadRequest, "messageId must be a message id")
+	}
+	peer, err := s.findUser(d.WithUserID, "")
+	if err != nil {
+		return err
+	}
+	return s.store.MarkDirectRead(c.user.Load().ID, peer.ID, seq)
+}
+
+func toMessageFrame(m Message) messageFrame {
+	mf := messageFrame{ID: formatMessageID(m.Seq), Seq: m.Seq, RoomID: m.RoomID, SenderID: strconv.FormatUint(m.SenderID, 10),
+		SenderName: m.SenderName, Content: m.Content, Timestamp: formatTime(m.Time), ClientMsgID: m.ClientMsgID}
+	if m.IsDirect() {
+		mf.TargetUserID = strconv.FormatUint(m.TargetID, 10)
+		mf.TargetUsername = m.TargetName
+	}
+	return mf
+}
+
+func toMessageFrames(msgs []Message) []messageFrame {
+	out := make([]messageFrame, len(msgs))
+	for i, m := range msgs {
+		out[i] = toMessageFrame(m)
+	}
+	return out
+}
+
+// formatMessageID zero-pads the sequence number so ids sort as strings
+// in send order, as well as numbers.
+func formatMessageID(seq uint64) string { return fmt.Sprintf("%012d", seq) }
+
+// formatTime is the tutorial's timestamp format: ISO 8601 in UTC with
+// milliseconds.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// staticFiles returns the embedded web client rooted at its folder.
+func staticFiles() fs.FS {
+	sub, err := fs.Sub(embeddedStatic, "static")
+	if err != nil {
+		panic(err) // the embed directive guarantees the folder
+	}
+	return sub
+}

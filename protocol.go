@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Frame is the envelope of every WebSocket message in both directions,
+// exactly as in the tutorial: {"type": ..., "data": {...}}.
+type Frame struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Error codes are stable and machine-readable; clients switch on them.
+// PROTOCOL.md lists which frames answer which code.
+const (
+	codeBadRequest           = "bad_request"
+	codeUnknownType          = "unknown_type"
+	codeUnauthenticated      = "unauthenticated"
+	codeAlreadyAuthenticated = "already_authenticated"
+	codeAuthFailed           = "auth_failed"
+	codeInvalidUsername      = "invalid_username"
+	codeInvalidPassword      = "invalid_password"
+	codeRegistrationClosed   = "registration_closed"
+	codeInvalidRoom          = "invalid_room"
+	codeNotMember            = "not_member"
+	codeInvalidContent       = "invalid_content"
+	codeUserNotFound         = "user_not_found"
+	codeInvalidTarget        = "invalid_target"
+	codeRateLimited          = "rate_limited"
+	codeLimitReached         = "limit_reached"
+	codeStoreUnavailable     = "store_unavailable"
+	codeInternal             = "internal"
+)
+
+// protoError is an error meant for the client: its code and message go
+// into an error frame as they are. Anything else becomes "internal".
+type protoError struct {
+	Code       string
+	Message    string
+	RetryAfter float64 // seconds; only with codeRateLimited
+}
+
+func (e *protoError) Error() string { return e.Code + ": " + e.Message }
+
+func errorf(code, format string, args ...any) *protoError {
+	return &protoError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorData is the data of an "error" frame. The tutorial's clients read
+// only message; Type and ClientMsgID let a client tie the error to the
+// frame that caused it.
+type errorData struct {
+	Code        string  `json:"code"`
+	Message     string  `json:"message"`
+	Type        string  `json:"type,omitempty"`
+	ClientMsgID string  `json:"clientMsgId,omitempty"`
+	RetryAfter  float64 `json:"retryAfter,omitempty"`
+}
+
+// Client frame payloads. Fields are pointers or json.RawMessage only where
+// "absent" and "zero" must be told apart.
+
+type authData struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Token    string `json:"token"`
+}
+
+type roomData struct {
+	RoomID string `json:"roomId"`
+}
+
+type chatData struct {
+	RoomID      string `json:"roomId"`
+	Content     string `json:"content"`
+	ClientMsgID string `json:"clientMsgId"`
+}
+
+type privateData struct {
+	TargetUserID   string `json:"targetUserId"`
+	TargetUsername string `json:"targetUsername"`
+	Content        string `json:"content"`
+	ClientMsgID    string `json:"clientMsgId"`
+}
+
+type typingData struct {
+	RoomID   string `json:"roomId"`
+	IsTyping bool   `json:"isTyping"`
+}
+
+type historyData struct {
+	RoomID     string `json:"roomId"`
+	WithUserID string `json:"withUserId"`
+	Before     string `json:"before"`
+	Limit      int    `json:"limit"`
+}
+
+type readData struct {
+	WithUserID string `json:"withUserId"`
+	MessageID  string `json:"messageId"`
+}
+
+// Server frame payloads.
+
+type connectedData struct {
+	ClientID string `json:"clientId"`
+	Server   string `json:"server"`
+	Protocol int    `json:"protocol"`
+}
+
+type userRef struct {
+	UserID   string `json:"userId"`
+	Username string `json:"username"`
+}
+
+type memberInfo struct {
+	UserID   string `json:"userId"`
+	Username string `json:"username"`
+	Online   bool   `json:"online"`
+}
+
+type roomInfo struct {
+	RoomID        string `json:"roomId"`
+	MemberCount   int    `json:"memberCount"`
+	OnlineCount   int    `json:"onlineCount"`
+	CreatedAt     string `json:"createdAt"`
+	LastMessageAt string `json:"lastMessageAt,omitempty"`
+}
+
+type unreadInfo struct {
+	UserID        string `json:"userId"`
+	Username      string `json:"username"`
+	Count         int    `json:"count"`
+	LastMessageAt string `json:"lastMessageAt"`
+}
+
+type authenticatedData struct {
+	ClientID    string       `json:"clientId"`
+	UserID      string       `json:"userId"`
+	Username    string       `json:"username"`
+	Token       string       `json:"token"`
+	ExpiresAt   string       `json:"expiresAt"`
+	Created     bool         `json:"created"`
+	OnlineUsers []userRef    `json:"onlineUsers"`
+	Rooms       []roomInfo   `json:"rooms"`
+	Unread      []unreadInfo `json:"unread"`
+}
+
+type joinedData struct {
+	RoomID  string         `json:"roomId"`
+	Created bool           `json:"created"`
+	History []messageFrame `json:"history"`
+	HasMore bool           `json:"hasMore"`
+	Users   []memberInfo   `json:"users"`
+}
+
+type roomUserData struct {
+	RoomID   string `json:"roomId"`
+	UserID   string `json:"userId"`
+	Username string `json:"username"`
+}
+
+type typingOutData struct {
+	RoomID   string `json:"roomId"`
+	UserID   string `json:"userId"`
+	Username string `json:"username"`
+	IsTyping bool   `json:"isTyping"`
+}
+
+type historyOutData struct {
+	RoomID     string         `json:"roomId,omitempty"`
+	WithUserID string         `json:"withUserId,omitempty"`
+	Messages   []messageFrame `json:"messages"`
+	HasMore    bool           `json:"hasMore"`
+}
+
+type roomsData struct {
+	Rooms []roomInfo `json:"rooms"`
+}
+
+// messageFrame is the wire form of a stored message, shared by "message",
+// "privateMessage", "privateMessageSent" and history. Room messages carry
+// roomId; direct messages carry targetUserId/targetUsername instead.
+type messageFrame struct {
+	ID             string `json:"id"`
+	Seq            uint64 `json:"seq"`
+	RoomID         string `json:"roomId,omitempty"`
+	SenderID       string `json:"senderId"`
+	SenderName     string `json:"senderName"`
+	TargetUserID   string `json:"targetUserId,omitempty"`
+	TargetUsername string `json:"targetUsername,omitempty"`
+	Content        string `json:"content"`
+	Timestamp      string `json:"timestamp"`
+	ClientMsgID    string `json:"clientMsgId,omitempty"`
+}
+
+// marshalFrame encodes one server frame. The payloads are our own types,
+// so a failure is a programming error.
+func marshalFrame(typ string, data any) []byte {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		panic(fmt.Sprintf("marshal %s frame: %v", typ, err))
+	}
+	b, err := json.Marshal(Frame{Type: typ, Data: raw})
+	if err != nil {
+		panic(fmt.Sprintf("marshal %s envelope: %v", typ, err))
+	}
+	return b
+}
+
+// decodeFrame parses a client frame. Anything that is not valid UTF-8 or
+// not a JSON object with a string "type" is refused.
+func decodeFrame(msg []byte) (Frame, *protoError) {
+	var f Frame
+	if !utf8.Valid(msg) {
+		return f, errorf(codeBadRequest, "Invalid message format: not valid UTF-8")
+	}
+	if err := json.Unmarshal(msg, &f); err != nil {
+		return f, errorf(codeBadRequest, "Invalid message format")
+	}
+	if f.Type == "" {
+		return f, errorf(codeBadRequest, "Invalid message format: missing type")
+	}
+	return f, nil
+}
+
+// decodeData decodes a frame's data object into v. A missing data member
+// decodes as an empty object so frames like {"type":"rooms"} work.
+func decodeData(f Frame, v any) *protoError {
+	data := bytes.TrimSpace(f.Data)
+	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
+		data = []byte("{}")
+	}
+	if data[0] != '{' {
+		return errorf(codeBadRequest, "Invalid %s frame: data must be an object", f.Type)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return errorf(codeBadRequest, "Invalid %s frame: %s must be a %s", f.Type, typeErr.Field, typeErr.Type.Kind())
+		}
+		return errorf(codeBadRequest, "Invalid %s frame", f.Type)
+	}
+	return nil
+}
+
+// Name rules. Usernames and room ids share one alphabet so they are safe
+// in URLs, logs and bbolt keys.
+const (
+	maxUsernameLen    = 32
+	maxRoomIDLen      = 64
+	minPasswordLen    = 8
+	maxPasswordBytes  = 1024 // argon2id takes any length; this only bounds work per attempt
+	maxClientMsgIDLen = 64
+)
+
+func validName(s string, maxLen int) bool {
+	if len(s) == 0 || len(s) > maxLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '_' || c == '-' || c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func checkUsername(name string) *protoError {
+	if !validName(name, maxUsernameLen) {
+		return errorf(codeInvalidUsername, "Username must be 1-%d letters, digits, '_', '-' or '.'", maxUsernameLen)
+	}
+	return nil
+}
+
+func checkRoomID(id string) *protoError {
+	if id == "" {
+		return errorf(codeInvalidRoom, "Missing roomId")
+	}
+	if !validName(id, maxRoomIDLen) {
+		return errorf(codeInvalidRoom, "Room id must be 1-%d letters, digits, '_', '-' or '.'", maxRoomIDLen)
+	}
+	return nil
+}
+
+// checkContent enforces the message rules: non-empty, at most maxChars
+// characters. Content is otherwise relayed verbatim; JSON decoding has
+// already replaced invalid UTF-8, and the frame was checked before that.
+func checkContent(content string, maxChars int) *protoError {
+	if strings.TrimSpace(content) == "" {
+		return errorf(codeInvalidContent, "Message content is empty")
+	}
+	if n := utf8.RuneCountInString(content); n > maxChars {
+		return errorf(codeInvalidContent, "Message is %d characters; the limit is %d", n, maxChars)
+	}
+	return nil
+}
+
+// checkClientMsgID bounds the client's correlation id; it is echoed to
+// others, so it may not carry control characters.
+func checkClientMsgID(id string) *protoError {
+	if len(id) > maxClientMsgIDLen {
+		return errorf(codeBadRequest, "clientMsgId is longer than %d bytes", maxClientMsgIDLen)
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return errorf(codeBadRequest, "clientMsgId contains control characters")
+		}
+	}
+	return nil
+}

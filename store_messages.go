@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Group commit. Every message append goes through one writer goroutine
+// that takes whatever is queued (up to maxAppendBatch) and commits it in
+// one transaction, so concurrent senders share one fsync. There is no
+// artificial delay: while one commit syncs, the next batch queues up.
+const (
+	appendQueueLen = 4096 // requests waiting for the writer; senders block beyond it
+	maxAppendBatch = 1000 // requests per transaction
+)
+
+// Message is a stored chat message: a room message when RoomID is set,
+// otherwise a direct message from SenderID to TargetID. Seq counts up
+// from 1 within its conversation.
+type Message struct {
+	Seq         uint64
+	RoomID      string
+	SenderID    uint64
+	SenderName  string
+	TargetID    uint64
+	TargetName  string
+	Content     string
+	Time        time.Time
+	ClientMsgID string
+}
+
+// IsDirect reports whether m is a direct message.
+func (m Message) IsDirect() bool { return m.RoomID == "" }
+
+type messageRecord struct {
+	SenderID    uint64    `json:"s"`
+	SenderName  string    `json:"sn"`
+	TargetID    uint64    `json:"t,omitempty"`
+	TargetName  string    `json:"tn,omitempty"`
+	Content     string    `json:"c"`
+	Time        time.Time `json:"ts"`
+	ClientMsgID string    `json:"cm,omitempty"`
+}
+
+type appendRequest struct {
+	msg  Message
+	done chan error // buffered 1; the writer sends exactly once
+}
+
+// AppendMessage stores m and returns it with its Seq once the transaction
+// holding it has committed. A nil error means the message is on disk.
+// Errors wrap ErrUnavailable (the write failed) or are ErrStoreClosed;
+// a room message for an unknown room is ErrNotFound.
+func (s *Store) AppendMessage(ctx context.Context, m Message) (Message, error) {
+	req := &appendRequest{msg: m, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return Message{}, ErrStoreClosed
+	}
+	select {
+	case s.appends <- req:
+		s.mu.RUnlock()
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return Message{}, ctx.Err()
+	}
+	// Once queued the writer always answers, even during Close, so this
+	// wait cannot outlive the store; it ignores ctx so that a message is
+	// never reported as failed after it was committed.
+	if err := <-req.done; err != nil {
+		return Message{}, err
+	}
+	return req.msg, nil
+}
+
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	batch := make([]*appendRequest, 0, maxAppendBatch)
+	for req := range s.appends {
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < maxAppendBatch {
+			select {
+			case r, ok := <-s.appends:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+func (s *Store) commitBatch(batch []*appendRequest) {
+	errs := make([]error, len(batch))
+	start := time.Now()
+	err := s.safeUpdate(func(tx *bolt.Tx) error {
+		for i, r := range batch {
+			var err error
+			if errs[i], err = appendTx(tx, &r.msg, s.opts.HistoryPerRoom); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("%w: commit %d messages: %w", ErrUnavailable, len(batch), err)
+		s.log.Error("message commit failed", "messages", len(batch), "err", err)
+		for i := range errs {
+			errs[i] = err
+		}
+	} else {
+		s.log.Debug("messages committed", "messages", len(batch), "took", time.Since(start))
+		if s.opts.OnCommit != nil {
+			committed := make([]Message, 0, len(batch))
+			for i, r := range batch {
+				if errs[i] == nil {
+					committed = append(committed, r.msg)
+				}
+			}
+			s.opts.OnCommit(committed)
+		}
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}
+
+// safeUpdate is db.Update for the writer goroutine: a panic from a
+// corrupted page fails the batch instead of killing the writer, which
+// would leave every sender waiting forever.
+func (s *Store) safeUpdate(fn func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in write transaction: %v", r)
+		}
+	}()
+	return s.db.Update(fn)
+}
+
+// appendTx writes one message and trims its conversation. The first
+// result is the message's own refusal; the second fails the whole batch.
+func appendTx(tx *bolt.Tx, m *Message, keep int) (refused, failed error) {
+	if !m.IsDirect() {
+		rooms := tx.Bucket(bucketRooms)
+		v := rooms.Get([]byte(m.RoomID))
+		if v == nil {
+			return ErrNotFound, nil
+		}
+		var rec roomRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return nil, fmt.Errorf("decode room %s: %w", m.RoomID, err)
+		}
+		rec.LastMessageAt = m.Time
+		if err := putJSON(rooms, []byte(m.RoomID), rec); err != nil {
+			return nil, err
+		}
+	}
+	conv, err := tx.Bucket(bucketMessages).CreateBucketIfNotExists(convKey(*m))
+	if err != nil {
+		return nil, err
+	}
+	seq, err := conv.NextSequence()
+	if err != nil {
+		return nil, err
+	}
+	m.Seq = seq
+	rec := messageRecord{SenderID: m.SenderID, SenderName: m.SenderName, TargetID: m.TargetID,
+		TargetName: m.TargetName, Content: m.Content, Time: m.Time, ClientMsgID: m.ClientMsgID}
+	if err := putJSON(conv, u64key(seq), rec); err != nil {
+		return nil, err
+	}
+	// Trim in the same transaction, so the history never exceeds keep.
+	if keep > 0 {
+		c := conv.Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k)+uint64(keep) <= seq; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if m.IsDirect() {
+		// The sender has read everything up to their own message; the
+		// target gets the conversation listed with nothing read yet.
+		if err := setReadMarker(tx, m.SenderID, m.TargetID, seq); err != nil {
+			return nil, err
+		}
+		peers, err := tx.Bucket(bucketDMPeers).CreateBucketIfNotExists(u64key(m.TargetID))
+		if err != nil {
+			return nil, err
+		}
+		if peers.Get(u64key(m.SenderID)) == nil {
+			if err := peers.Put(u64key(m.SenderID), u64key(0)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, nil
+}
+
+// convKey names a conversation's message bucket: "r" and the room id, or
+// "d" and both user ids, lower first, so both parties share it.
+func convKey(m Message) []byte {
+	if !m.IsDirect() {
+		return append([]byte{'r'}, m.RoomID...)
+	}
+	return directKey(m.SenderID, m.TargetID)
+}
+
+func directKey(a, b uint64) []byte {
+	if a > b {
+		a, b = b, a
+	}
+	k := make([]byte, 17)
+	k[0] = 'd'
+	binary.BigEndian.PutUint64(k[1:], a)
+	binary.BigEndian.PutUint64(k[9:], b)
+	return k
+}
+
+// RoomHistory returns up to limit messages of a room older than before
+// (all when before is 0), oldest first, and whether older ones remain.
+func (s *Store) RoomHistory(roomID string, before uint64, limit int) ([]Message, bool, error) {
+	return s.history(append([]byte{'r'}, roomID...), roomID, before, limit)
+}
+
+// DirectHistory is RoomHistory for the conversation between two users.
+func (s *Store) DirectHistory(a, b uint64, before uint64, limit int) ([]Message, bool, error) {
+	return s.history(directKey(a, b), "", before, limit)
+}
+
+func (s *Store) history(key []byte, roomID string, before uint64, limit int) ([]Message, bool, error) {
+	var (
+		out  []Message
+		more bool
+	)
+	err := s.view(func(tx *bolt.Tx) error {
+		conv := tx.Bucket(bucketMessages).Bucket(key)
+		if conv == nil {
+			return nil
+		}
+		c := conv.Cursor()
+		var k, v []byte
+		if before == 0 {
+			k, v = c.Last()
+		} else {
+			// Seek lands on the first key >= before (or past the end).
+			if k, v = c.Seek(u64key(before)); k == nil {
+				k, v = c.Last()
+			}
+			for k != nil && binary.BigEndian.Uint64(k) >= before {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+			m, err := decodeMessage(k, v, roomID)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		more = k != nil
+		return nil
+	})
+	// Collected newest first; the protocol sends oldest first.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, more, err
+}
+
+func decodeMessage(k, v []byte, roomID string) (Message, error) {
+	var rec messageRecord
+	seq := binary.BigEndian.Uint64(k)
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return Message{}, fmt.Errorf("decode message %d: %w", seq, err)
+	}
+	return Message{Seq: seq, RoomID: roomID, SenderID: rec.SenderID, SenderName: rec.SenderName,
+		TargetID: rec.TargetID, TargetName: rec.TargetName, Content: rec.Content, Time: rec.Time,
+		ClientMsgID: rec.ClientMsgID}, nil
+}
+
+// MarkDirectRead records that user has read the conversation with peer up
+// to seq. The marker only moves forward.
+func (s *Store) MarkDirectRead(user, peer, seq uint64) error {
+	return s.update(func(tx *bolt.Tx) error { return setReadMarker(tx, user, peer, seq) })
+}
+
+func setReadMarker(tx *bolt.Tx, user, peer, seq uint64) error {
+	peers, err := tx.Bucket(bucketDMPeers).CreateBucketIfNotExists(u64key(user))
+	if err != nil {
+		return err
+	}
+	if v := peers.Get(u64key(peer)); v != nil && binary.BigEndian.Uint64(v) >= seq {
+		return nil
+	}
+	return peers.Put(u64key(peer), u64key(seq))
+}
+
+// UnreadDirect lists, per peer, the direct messages the user has not read.
+func (s *Store) UnreadDirect(user uint64) ([]UnreadDirect, error) {
+	var out []UnreadDirect
+	err := s.view(func(tx *bolt.Tx) error {
+		peers := tx.Bucket(bucketDMPeers).Bucket(u64key(user))
+		if peers == nil {
+			return nil
+		}
+		return peers.ForEach(func(k, v []byte) error {
+			peer := binary.BigEndian.Uint64(k)
+			conv := tx.Bucket(bucketMessages).Bucket(directKey(user, peer))
+			if conv == nil {
+				return nil
+			}
+			c := conv.Cursor()
+			n := 0
+			var lastK, lastV []byte
+			for mk, mv := c.Seek(u64key(binary.BigEndian.Uint64(v) + 1)); mk != nil; mk, mv = c.Next() {
+				n++
+				lastK, lastV = mk, mv
+			}
+			if n == 0 {
+				return nil
+			}
+			last, err := decodeMessage(lastK, lastV, "")
+			if err != nil {
+				return err
+			}
+			u, err := getUser(tx, peer)
+			if err != nil {
+				return fmt.Errorf("peer %d: %w", peer, err)
+			}
+			out = append(out, UnreadDirect{PeerID: peer, PeerName: u.Name, Count: n, LastMessageAt: last.Time})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DirectPeers lists the users that user has a direct conversation with.
+func (s *Store) DirectPeers(user uint64) ([]uint64, error) {
+	var out []uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		peers := tx.Bucket(bucketDMPeers).Bucket(u64key(user))
+		if peers == nil {
+			return nil
+		}
+		return peers.ForEach(func(k, _ []byte) error {
+			out = append(out, binary.BigEndian.Uint64(k))
+			return nil
+		})
+	})
+	return out, err
+}
