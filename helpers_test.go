@@ -257,6 +257,18 @@ func (c *wsClient) await(typ string) Frame {
 				return f
 			}
 		case <-c.closed:
+			// Frames read before the close are still in the channel.
+			for {
+				select {
+				case f := <-c.frames:
+					if f.Type == typ {
+						return f
+					}
+					continue
+				default:
+				}
+				break
+			}
 			c.t.Fatalf("connection closed while waiting for %s: %v", typ, c.closeErr)
 		case <-deadline:
 			c.t.Fatalf("no %s frame within %s", typ, frameWait)
