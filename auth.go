@@ -41,9 +41,12 @@ type passwordHasher struct {
 	dummy string
 }
 
+// newPasswordHasher hashes at most concurrency passwords at once; below 1
+// it uses half the CPUs (at least one), so a login flood leaves the other
+// half to the chat.
 func newPasswordHasher(p argon2Params, concurrency int) *passwordHasher {
 	if concurrency < 1 {
-		concurrency = runtime.GOMAXPROCS(0)
+		concurrency = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	h := &passwordHasher{params: p, slots: make(chan struct{}, concurrency)}
 	h.dummy = h.hashNow(rand.Text())

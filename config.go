@@ -47,8 +47,12 @@ type DBConfig struct {
 }
 
 type AuthConfig struct {
-	Registration string        `koanf:"registration"`
-	SessionTTL   time.Duration `koanf:"session_ttl"`
+	Registration        string        `koanf:"registration"`
+	SessionTTL          time.Duration `koanf:"session_ttl"`
+	FailedLoginsPerIP   int           `koanf:"failed_logins_per_ip"`
+	FailedLoginsPerUser int           `koanf:"failed_logins_per_user"`
+	FailedLoginWindow   time.Duration `koanf:"failed_login_window"`
+	SignupsPerIPPerHour int           `koanf:"signups_per_ip_per_hour"`
 }
 
 type HistoryConfig struct {
@@ -57,8 +61,15 @@ type HistoryConfig struct {
 }
 
 type LimitsConfig struct {
-	MessageChars int   `koanf:"message_chars"`
-	FrameBytes   int64 `koanf:"frame_bytes"`
+	MessageChars        int     `koanf:"message_chars"`
+	FrameBytes          int64   `koanf:"frame_bytes"`
+	MessagesPerSecond   float64 `koanf:"messages_per_second"`
+	Burst               int     `koanf:"burst"`
+	FramesPerSecond     float64 `koanf:"frames_per_second"`
+	FramesBurst         int     `koanf:"frames_burst"`
+	ConnectionsPerIP    int     `koanf:"connections_per_ip"`
+	RoomsPerUser        int     `koanf:"rooms_per_user"`
+	RoomsCreatedPerHour int     `koanf:"rooms_created_per_hour"`
 }
 
 type PresenceConfig struct {
@@ -81,10 +92,27 @@ func defaultConfig() Config {
 			SendBuffer:      256,
 			ShutdownTimeout: 5 * time.Second,
 		},
-		DB:       DBConfig{Path: "parley.db", LockTimeout: time.Second},
-		Auth:     AuthConfig{Registration: "open", SessionTTL: 30 * 24 * time.Hour},
-		History:  HistoryConfig{PerRoom: 100, OnJoin: 50},
-		Limits:   LimitsConfig{MessageChars: 4000, FrameBytes: 64 << 10},
+		DB: DBConfig{Path: "parley.db", LockTimeout: time.Second},
+		Auth: AuthConfig{
+			Registration:        "open",
+			SessionTTL:          30 * 24 * time.Hour,
+			FailedLoginsPerIP:   20,
+			FailedLoginsPerUser: 10,
+			FailedLoginWindow:   15 * time.Minute,
+			SignupsPerIPPerHour: 10,
+		},
+		History: HistoryConfig{PerRoom: 100, OnJoin: 50},
+		Limits: LimitsConfig{
+			MessageChars:        4000,
+			FrameBytes:          64 << 10,
+			MessagesPerSecond:   5,
+			Burst:               20,
+			FramesPerSecond:     20,
+			FramesBurst:         100,
+			ConnectionsPerIP:    50,
+			RoomsPerUser:        200,
+			RoomsCreatedPerHour: 20,
+		},
 		Presence: PresenceConfig{BroadcastLimit: 1000},
 		Log:      LogConfig{Level: "info", Format: "text"},
 	}
@@ -229,6 +257,14 @@ func (c Config) validate() error {
 		return bad("auth.registration", c.Auth.Registration, "must be open or closed")
 	case c.Auth.SessionTTL < time.Minute:
 		return bad("auth.session_ttl", c.Auth.SessionTTL, "must be at least 1m")
+	case c.Auth.FailedLoginsPerIP < 0:
+		return bad("auth.failed_logins_per_ip", c.Auth.FailedLoginsPerIP, "must be 0 (no limit) or more")
+	case c.Auth.FailedLoginsPerUser < 0:
+		return bad("auth.failed_logins_per_user", c.Auth.FailedLoginsPerUser, "must be 0 (no limit) or more")
+	case c.Auth.FailedLoginWindow <= 0:
+		return bad("auth.failed_login_window", c.Auth.FailedLoginWindow, "must be positive")
+	case c.Auth.SignupsPerIPPerHour < 0:
+		return bad("auth.signups_per_ip_per_hour", c.Auth.SignupsPerIPPerHour, "must be 0 (no limit) or more")
 	case c.History.PerRoom < 0:
 		return bad("history.per_room", c.History.PerRoom, "must be 0 (keep all) or more")
 	case c.History.OnJoin < 0 || c.History.OnJoin > maxHistoryPage:
@@ -240,6 +276,20 @@ func (c Config) validate() error {
 	case int64(c.Limits.MessageChars)*4+1024 > c.Limits.FrameBytes:
 		return bad("limits.frame_bytes", c.Limits.FrameBytes,
 			fmt.Sprintf("must hold a frame with limits.message_chars (%d) characters of up to 4 bytes each, plus 1024", c.Limits.MessageChars))
+	case c.Limits.MessagesPerSecond < 0:
+		return bad("limits.messages_per_second", c.Limits.MessagesPerSecond, "must be 0 (no limit) or more")
+	case c.Limits.MessagesPerSecond > 0 && c.Limits.Burst < 1:
+		return bad("limits.burst", c.Limits.Burst, "must be at least 1")
+	case c.Limits.FramesPerSecond < 0:
+		return bad("limits.frames_per_second", c.Limits.FramesPerSecond, "must be 0 (no limit) or more")
+	case c.Limits.FramesPerSecond > 0 && c.Limits.FramesBurst < 1:
+		return bad("limits.frames_burst", c.Limits.FramesBurst, "must be at least 1")
+	case c.Limits.ConnectionsPerIP < 0:
+		return bad("limits.connections_per_ip", c.Limits.ConnectionsPerIP, "must be 0 (no limit) or more")
+	case c.Limits.RoomsPerUser < 0:
+		return bad("limits.rooms_per_user", c.Limits.RoomsPerUser, "must be 0 (no limit) or more")
+	case c.Limits.RoomsCreatedPerHour < 0:
+		return bad("limits.rooms_created_per_hour", c.Limits.RoomsCreatedPerHour, "must be 0 (no limit) or more")
 	case c.Presence.BroadcastLimit < 0:
 		return bad("presence.broadcast_limit", c.Presence.BroadcastLimit, "must be 0 or more")
 	}

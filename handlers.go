@@ -60,7 +60,14 @@ func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.conns.Add(1)
 	defer s.conns.Done()
-	c := &client{id: newClientID(), ip: s.clientIP(r)}
+	c := &client{id: newClientID(), ip: s.clientIP(r), limits: newConnLimits(s.cfg.Limits), typingAt: map[string]time.Time{}}
+	if !s.ipConns.Acquire(c.ip) {
+		s.log.Warn("connection refused: too many from one address", "ip", c.ip, "limit", s.cfg.Limits.ConnectionsPerIP)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	defer s.ipConns.Release(c.ip)
 	err := s.melody.HandleRequestWithKeys(w, r, map[string]any{clientKey: c})
 	switch {
 	case errors.Is(err, melody.ErrClosed):
@@ -110,7 +117,8 @@ func (s *server) wireMelody() {
 			// with a silent gap. Disconnect it instead; it resumes with its
 			// token and fetches what it missed.
 			if !c.dropped.Load() {
-				s.log.Warn("slow consumer disconnected", "client", c.id, "user", userName(c), "ip", c.ip)
+				s.log.Warn("slow consumer disconnected", "client", c.id, "user", userName(c), "ip", c.ip,
+					"total", s.slowConsumers.Add(1))
 			}
 			dropClient(c, websocket.CloseTryAgainLater, "send buffer full", &s.background)
 		case errors.Is(err, websocket.ErrReadLimit):
@@ -139,22 +147,24 @@ const protocolVersion = 1
 // and returns an error for the client: a *protoError as it is, anything
 // else mapped by errorFrame.
 type handler struct {
-	fn   func(ctx context.Context, c *client, f Frame) error
-	auth bool // requires a signed-in connection
+	fn      func(ctx context.Context, c *client, f Frame) error
+	auth    bool // requires a signed-in connection
+	message bool // counts against limits.messages_per_second instead of frames_per_second
 }
 
 func (s *server) messageHandlers() map[string]handler {
 	return map[string]handler{
-		"auth":    {fn: s.handleAuth},
-		"logout":  {fn: s.handleLogout, auth: true},
-		"join":    {fn: s.handleJoin, auth: true},
-		"leave":   {fn: s.handleLeave, auth: true},
-		"chat":    {fn: s.handleChat, auth: true},
-		"private": {fn: s.handlePrivate, auth: true},
-		"typing":  {fn: s.handleTyping, auth: true},
-		"history": {fn: s.handleHistory, auth: true},
-		"rooms":   {fn: s.handleRooms, auth: true},
-		"read":    {fn: s.handleRead, auth: true},
+		"auth":           {fn: s.handleAuth},
+		"logout":         {fn: s.handleLogout, auth: true},
+		"changePassword": {fn: s.handleChangePassword, auth: true},
+		"join":           {fn: s.handleJoin, auth: true},
+		"leave":          {fn: s.handleLeave, auth: true},
+		"chat":           {fn: s.handleChat, auth: true, message: true},
+		"private":        {fn: s.handlePrivate, auth: true, message: true},
+		"typing":         {fn: s.handleTyping, auth: true, message: true},
+		"history":        {fn: s.handleHistory, auth: true},
+		"rooms":          {fn: s.handleRooms, auth: true},
+		"read":           {fn: s.handleRead, auth: true},
 	}
 }
 
@@ -166,6 +176,12 @@ const handlerTimeout = 10 * time.Second
 // frame holds, the connection and the server go on; a panic closes only
 // this connection.
 func (s *server) dispatch(c *client, msg []byte) {
+	if c.dropped.Load() {
+		return // the server is closing this connection
+	}
+	// A corrupted database page can fault inside bbolt's mmap; make that a
+	// panic recovered below instead of a crash of the whole server.
+	debug.SetPanicOnFault(true)
 	var typ string
 	defer func() {
 		if r := recover(); r != nil {
@@ -175,13 +191,19 @@ func (s *server) dispatch(c *client, msg []byte) {
 		}
 	}()
 	f, perr := decodeFrame(msg)
+	h, known := s.handlers[f.Type]
+	if limited := s.allowFrame(c, h.message); limited != nil {
+		if !c.dropped.Load() {
+			c.send(errorFrame(limited, f.Type, clientMsgIDOf(f)))
+		}
+		return
+	}
 	if perr != nil {
 		c.send(errorFrame(perr, "", ""))
 		return
 	}
 	typ = f.Type
-	h, ok := s.handlers[f.Type]
-	if !ok {
+	if !known {
 		c.send(errorFrame(errorf(codeUnknownType, "Unknown message type: %s", truncate(f.Type, 64)), "", ""))
 		return
 	}
@@ -198,6 +220,30 @@ func (s *server) dispatch(c *client, msg []byte) {
 		}
 		c.send(errorFrame(err, f.Type, clientMsgIDOf(f)))
 	}
+}
+
+// allowFrame spends one token of the connection's allowance: chat,
+// private and typing from the messages bucket, everything else (garbage
+// included) from the frames bucket. An exhausted bucket answers
+// rate_limited; a client that keeps pushing runs out of strikes and is
+// disconnected with 1008.
+func (s *server) allowFrame(c *client, message bool) *protoError {
+	lim, what := c.limits.frames, "Too many requests; slow down"
+	if message {
+		lim, what = c.limits.messages, "Too many messages; slow down"
+	}
+	now := time.Now()
+	if lim.AllowN(now, 1) {
+		return nil
+	}
+	if !c.limits.strikes.AllowN(now, 1) {
+		s.log.Warn("rate limit abuse; connection closed with 1008", "client", c.id, "user", userName(c), "ip", c.ip)
+		dropClient(c, websocket.ClosePolicyViolation, "rate limit exceeded", &s.background)
+	}
+	r := lim.ReserveN(now, 1)
+	wait := r.DelayFrom(now)
+	r.CancelAt(now)
+	return rateLimited(what, wait)
 }
 
 // errorFrame turns a handler error into the frame the client sees. This
@@ -255,8 +301,12 @@ func (s *server) handleAuth(ctx context.Context, c *client, f Frame) error {
 		now     = s.now()
 	)
 	if d.Token != "" {
+		if blocked, wait := s.failedByIP.Blocked(c.ip); blocked {
+			return rateLimited("Too many failed sign-ins from your address; try again later", wait)
+		}
 		u, exp, err := s.store.TokenUser(hashToken(d.Token), now)
 		if errors.Is(err, ErrNotFound) {
+			s.failedByIP.Spend(c.ip)
 			return errorf(codeAuthFailed, "Session expired or signed out; sign in with your password")
 		} else if err != nil {
 			return err
@@ -264,7 +314,7 @@ func (s *server) handleAuth(ctx context.Context, c *client, f Frame) error {
 		user, token, tokHash, expires = u, d.Token, hashToken(d.Token), exp
 	} else {
 		var err error
-		if user, created, err = s.signIn(ctx, d.Username, d.Password); err != nil {
+		if user, created, err = s.signIn(ctx, c, d.Username, d.Password); err != nil {
 			return err
 		}
 		token, tokHash = newToken()
@@ -318,8 +368,9 @@ func (s *server) handleAuth(ctx context.Context, c *client, f Frame) error {
 
 // signIn checks a username and password, registering the name when it is
 // free and registration is open. A wrong password and an unknown user
-// get the same answer.
-func (s *server) signIn(ctx context.Context, username, password string) (User, bool, error) {
+// get the same answer and cost the same time. Failures are throttled per
+// address and per username.
+func (s *server) signIn(ctx context.Context, c *client, username, password string) (User, bool, error) {
 	if username == "" {
 		return User{}, false, errorf(codeBadRequest, "Username required")
 	}
@@ -332,12 +383,28 @@ func (s *server) signIn(ctx context.Context, username, password string) (User, b
 	if len(password) > maxPasswordBytes {
 		return User{}, false, errorf(codeInvalidPassword, "Password is longer than %d bytes", maxPasswordBytes)
 	}
+	key := strings.ToLower(username)
+	if err := s.loginThrottled(c.ip, key); err != nil {
+		return User{}, false, err
+	}
 	failed := errorf(codeAuthFailed, "Wrong username or password")
+	if s.cfg.Auth.Registration != "open" {
+		failed.Message += "; this server does not accept new sign-ups"
+	}
+	fail := func() (User, bool, error) {
+		s.failedByIP.Spend(c.ip)
+		s.failedByUser.Spend(key)
+		s.log.Info("failed sign-in", "username", username, "ip", c.ip)
+		return User{}, false, failed
+	}
 	u, err := s.store.UserByName(username)
 	switch {
 	case errors.Is(err, ErrNotFound) && s.cfg.Auth.Registration == "open":
 		if len([]rune(password)) < minPasswordLen {
 			return User{}, false, errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
+		}
+		if blocked, wait := s.signupsByIP.Blocked(c.ip); blocked {
+			return User{}, false, rateLimited("Too many new accounts from your address; try again later", wait)
 		}
 		hash, err := s.hasher.Hash(ctx, password)
 		if err != nil {
@@ -346,16 +413,18 @@ func (s *server) signIn(ctx context.Context, username, password string) (User, b
 		u, err = s.store.CreateUser(username, hash, s.now())
 		if errors.Is(err, ErrUsernameTaken) {
 			return User{}, false, failed // lost a race for the name
+		} else if err != nil {
+			return User{}, false, err
 		}
-		return u, err == nil, err
+		s.signupsByIP.Spend(c.ip)
+		return u, true, nil
 	case errors.Is(err, ErrNotFound):
-		// Same work as a real check, so timing does not tell whether the
-		// user exists.
+		// The same work as a real check, so timing does not tell whether
+		// the user exists.
 		if _, err := s.hasher.Verify(ctx, "", password); err != nil {
 			return User{}, false, err
 		}
-		failed.Message += "; this server does not accept new sign-ups"
-		return User{}, false, failed
+		return fail()
 	case err != nil:
 		return User{}, false, err
 	}
@@ -364,12 +433,81 @@ func (s *server) signIn(ctx context.Context, username, password string) (User, b
 		return User{}, false, err
 	}
 	if !ok {
-		if s.cfg.Auth.Registration != "open" {
-			failed.Message += "; this server does not accept new sign-ups"
-		}
-		return User{}, false, failed
+		return fail()
 	}
 	return u, false, nil
+}
+
+// loginThrottled refuses a password check while the address or the
+// username has used up its failed attempts.
+func (s *server) loginThrottled(ip, usernameKey string) error {
+	if blocked, wait := s.failedByIP.Blocked(ip); blocked {
+		return rateLimited("Too many failed sign-ins from your address; try again later", wait)
+	}
+	if blocked, wait := s.failedByUser.Blocked(usernameKey); blocked {
+		return rateLimited("Too many failed sign-ins for this username; try again later", wait)
+	}
+	return nil
+}
+
+// handleChangePassword replaces the password after checking the current
+// one, revokes every token of the user, and signs out their other
+// connections. This connection stays signed in with a fresh token.
+func (s *server) handleChangePassword(ctx context.Context, c *client, f Frame) error {
+	var d changePasswordData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	if n := len([]rune(d.NewPassword)); n < minPasswordLen || len(d.NewPassword) > maxPasswordBytes {
+		return errorf(codeInvalidPassword, "New password must be %d characters to %d bytes", minPasswordLen, maxPasswordBytes)
+	}
+	a := c.user.Load()
+	key := strings.ToLower(a.Name)
+	if err := s.loginThrottled(c.ip, key); err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(a.ID)
+	if err != nil {
+		return err
+	}
+	ok, err := s.hasher.Verify(ctx, u.PasswordHash, d.CurrentPassword)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.failedByIP.Spend(c.ip)
+		s.failedByUser.Spend(key)
+		return errorf(codeAuthFailed, "Current password is wrong")
+	}
+	hash, err := s.hasher.Hash(ctx, d.NewPassword)
+	if err != nil {
+		return err
+	}
+	token, tokHash := newToken()
+	now := s.now()
+	expires := now.Add(s.cfg.Auth.SessionTTL)
+	if err := s.store.ChangePassword(a.ID, hash, tokHash, now, expires); err != nil {
+		return err
+	}
+	old := c.tokenHash
+	c.tokenHash = tokHash
+	c.send(marshalFrame("passwordChanged", passwordChangedData{Token: token, ExpiresAt: formatTime(expires)}))
+	s.signOut(a.ID, func(other *client) bool { return other != c }, "password changed")
+	s.log.Info("password changed; other sessions signed out", "user", a.Name, "client", c.id, "hadToken", len(old) > 0)
+	return nil
+}
+
+// signOut sends loggedOut to the user's connections that match and
+// closes them with 1000.
+func (s *server) signOut(userID uint64, match func(*client) bool, reason string) {
+	bye := marshalFrame("loggedOut", loggedOutData{Reason: reason})
+	closeMsg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
+	for _, other := range s.hub.ConnectionsFor(userID, nil) {
+		if match(other) {
+			other.send(bye)
+			_ = other.sess.CloseWithMsg(closeMsg)
+		}
+	}
 }
 
 // handleLogout revokes the connection's token and signs out every
@@ -379,12 +517,14 @@ func (s *server) handleLogout(ctx context.Context, c *client, f Frame) error {
 	if err := s.store.DeleteToken(c.tokenHash); err != nil {
 		return err
 	}
-	bye := marshalFrame("loggedOut", struct{}{})
-	closeMsg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "signed out")
+	// Read each connection's token on its own goroutine's terms: only
+	// this connection's handler writes c.tokenHash, and ConnectionsFor
+	// compares under the hub's lock.
+	same := map[*client]bool{}
 	for _, other := range s.hub.ConnectionsFor(a.ID, c.tokenHash) {
-		other.send(bye)
-		_ = other.sess.CloseWithMsg(closeMsg)
+		same[other] = true
 	}
+	s.signOut(a.ID, func(other *client) bool { return same[other] }, "signed out")
 	s.log.Info("signed out", "user", a.Name, "client", c.id)
 	return nil
 }
@@ -400,9 +540,21 @@ func (s *server) handleJoin(ctx context.Context, c *client, f Frame) error {
 		return err
 	}
 	a := c.user.Load()
-	res, err := s.store.JoinRoom(d.RoomID, Member{UserID: a.ID, Name: a.Name}, s.now())
-	if err != nil {
+	uid := a.idString()
+	createBlocked, wait := s.roomsCreated.Blocked(uid)
+	res, err := s.store.JoinRoom(d.RoomID, Member{UserID: a.ID, Name: a.Name}, s.now(),
+		JoinLimits{MaxRooms: s.cfg.Limits.RoomsPerUser, NoCreate: createBlocked})
+	switch {
+	case errors.Is(err, ErrTooManyRooms):
+		return errorf(codeLimitReached, "You are a member of %d rooms, the most this server allows; leave one first", s.cfg.Limits.RoomsPerUser)
+	case errors.Is(err, ErrCreateNotAllowed):
+		return rateLimited(fmt.Sprintf("You have created %d rooms in the last hour; join an existing room or try again later",
+			s.cfg.Limits.RoomsCreatedPerHour), wait)
+	case err != nil:
 		return err
+	}
+	if res.Created {
+		s.roomsCreated.Spend(uid)
 	}
 	// Subscribe before reading history: a message committed in between
 	// then arrives twice (clients dedupe by id) rather than never.
@@ -590,10 +742,25 @@ func (s *server) handleTyping(ctx context.Context, c *client, f Frame) error {
 	if !s.hub.IsMember(a.ID, d.RoomID) {
 		return errorf(codeNotMember, "Not in room")
 	}
+	// A keystroke-happy client would otherwise fan out a frame to the
+	// whole room per key; "still typing" once per interval is enough.
+	now := time.Now()
+	if d.IsTyping {
+		if now.Sub(c.typingAt[d.RoomID]) < typingInterval {
+			return nil
+		}
+		c.typingAt[d.RoomID] = now
+	} else {
+		delete(c.typingAt, d.RoomID)
+	}
 	s.hub.Broadcast(d.RoomID, marshalFrame("typing", typingOutData{RoomID: d.RoomID, UserID: a.idString(),
 		Username: a.Name, IsTyping: d.IsTyping}), a.ID)
 	return nil
 }
+
+// typingInterval is the least time between two relayed isTyping:true
+// frames of one connection in one room; isTyping:false always goes through.
+const typingInterval = 2 * time.Second
 
 // maxHistoryPage is the most messages one history frame returns.
 const maxHistoryPage = 100

@@ -28,6 +28,9 @@ type testServer struct {
 	cancel context.CancelFunc
 	done   chan error
 	logs   *syncBuffer
+	// prepare, when set, adjusts the server after it is built and before
+	// it serves (tests inject handlers this way).
+	prepare func(*server)
 }
 
 // testConfig is the default configuration with a database in dir and a
@@ -37,6 +40,9 @@ func testConfig(dir string) Config {
 	cfg.Server.Addr = "127.0.0.1:0"
 	cfg.DB.Path = filepath.Join(dir, "parley.db")
 	cfg.Server.ShutdownTimeout = 3 * time.Second
+	// Tests sign many users up from one loopback address; the limit has
+	// its own test.
+	cfg.Auth.SignupsPerIPPerHour = 0
 	return cfg
 }
 
@@ -44,11 +50,17 @@ func testConfig(dir string) Config {
 // cfg is nil, and stops it when the test ends.
 func startServer(t testing.TB, cfg *Config) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, nil)
+}
+
+// startServerWith is startServer with a hook run before the server serves.
+func startServerWith(t testing.TB, cfg *Config, prepare func(*server)) *testServer {
+	t.Helper()
 	if cfg == nil {
 		c := testConfig(t.TempDir())
 		cfg = &c
 	}
-	ts := &testServer{t: t, cfg: *cfg, logs: &syncBuffer{}}
+	ts := &testServer{t: t, cfg: *cfg, logs: &syncBuffer{}, prepare: prepare}
 	ts.start()
 	t.Cleanup(ts.Stop)
 	return ts
@@ -76,6 +88,9 @@ func (ts *testServer) start() {
 	if err != nil {
 		srv.closeStore()
 		ts.t.Fatalf("listen: %v", err)
+	}
+	if ts.prepare != nil {
+		ts.prepare(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts.srv, ts.addr, ts.cancel, ts.done = srv, ln.Addr().String(), cancel, make(chan error, 1)
@@ -197,6 +212,38 @@ func (c *wsClient) send(typ string, data any) {
 		c.t.Fatalf("marshal %s: %v", typ, err)
 	}
 	c.sendRaw(mustJSON(c.t, Frame{Type: typ, Data: raw}))
+}
+
+// trySend is send for a connection the server may close meanwhile.
+func (c *wsClient) trySend(typ string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(Frame{Type: typ, Data: raw})
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+// none fails if a frame of one of the given types arrives within d;
+// other frames are skipped.
+func (c *wsClient) none(d time.Duration, types ...string) {
+	c.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case f := <-c.frames:
+			if contains(types, f.Type) {
+				c.t.Fatalf("unexpected %s frame: %s", f.Type, f.Data)
+			}
+		case <-deadline:
+			return
+		}
+	}
 }
 
 // sendRaw writes bytes as one text frame.

@@ -38,6 +38,8 @@ type client struct {
 
 	user      atomic.Pointer[account] // nil until auth succeeds
 	tokenHash []byte                  // the token this connection signed in with; handlers only
+	limits    *connLimits             // handlers only
+	typingAt  map[string]time.Time    // last isTyping:true relayed, per room; handlers only
 
 	dropped atomic.Bool // set once when the server closes the connection
 }
@@ -394,8 +396,8 @@ func dropClient(c *client, code int, reason string, wg *sync.WaitGroup) {
 	go func() {
 		defer wg.Done()
 		// A close frame is a courtesy; a client that does not read will
-		// not get it, and the deadline bounds the attempt.
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		// not get it, and the short deadline bounds the attempt.
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(100*time.Millisecond))
 		_ = conn.Close()
 	}()
 }

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -154,6 +155,15 @@ type server struct {
 	conns      sync.WaitGroup // WebSocket handlers in flight
 	background sync.WaitGroup // short-lived goroutines that close connections
 
+	failedByIP   *keyedLimiter // failed sign-ins per client address
+	failedByUser *keyedLimiter // failed sign-ins per lower-cased username
+	signupsByIP  *keyedLimiter // new accounts per client address
+	roomsCreated *keyedLimiter // new rooms per user id
+	ipConns      *ipCounter
+
+	slowConsumers atomic.Int64 // connections dropped for a full send buffer
+	warnedXFF     atomic.Bool  // logged once: X-Forwarded-For from an untrusted peer
+
 	mu      sync.Mutex // guards clients
 	clients map[*client]struct{}
 }
@@ -168,6 +178,12 @@ func newServer(cfg Config, logger *slog.Logger) (*server, error) {
 		static:  staticFiles(),
 		now:     time.Now,
 		clients: map[*client]struct{}{},
+
+		failedByIP:   newKeyedLimiter(cfg.Auth.FailedLoginsPerIP, cfg.Auth.FailedLoginWindow),
+		failedByUser: newKeyedLimiter(cfg.Auth.FailedLoginsPerUser, cfg.Auth.FailedLoginWindow),
+		signupsByIP:  newKeyedLimiter(cfg.Auth.SignupsPerIPPerHour, time.Hour),
+		roomsCreated: newKeyedLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour),
+		ipConns:      &ipCounter{max: cfg.Limits.ConnectionsPerIP, counts: map[string]int{}},
 	}
 	for _, p := range cfg.Server.TrustedProxies {
 		n, _ := parseCIDROrIP(p) // validated with the config
@@ -268,6 +284,10 @@ func (s *server) clientIP(r *http.Request) string {
 		host = r.RemoteAddr
 	}
 	if !s.trusted(host) {
+		if r.Header.Get("X-Forwarded-For") != "" && s.warnedXFF.CompareAndSwap(false, true) {
+			s.log.Warn("ignoring X-Forwarded-For from a peer not in server.trusted_proxies; "+
+				"behind a reverse proxy, list it there or every client shares the proxy's limits", "peer", host)
+		}
 		return host
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")

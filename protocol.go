@@ -73,6 +73,20 @@ type authData struct {
 	Token    string `json:"token"`
 }
 
+type changePasswordData struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+type passwordChangedData struct {
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expiresAt"`
+}
+
+type loggedOutData struct {
+	Reason string `json:"reason"`
+}
+
 type roomData struct {
 	RoomID string `json:"roomId"`
 }
@@ -295,14 +309,19 @@ func checkRoomID(id string) *protoError {
 }
 
 // checkContent enforces the message rules: non-empty, at most maxChars
-// characters. Content is otherwise relayed verbatim; JSON decoding has
-// already replaced invalid UTF-8, and the frame was checked before that.
+// characters, no control characters but tab and line breaks. Content is
+// otherwise relayed verbatim: it is text, never markup.
 func checkContent(content string, maxChars int) *protoError {
 	if strings.TrimSpace(content) == "" {
 		return errorf(codeInvalidContent, "Message content is empty")
 	}
 	if n := utf8.RuneCountInString(content); n > maxChars {
 		return errorf(codeInvalidContent, "Message is %d characters; the limit is %d", n, maxChars)
+	}
+	for _, r := range content {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+			return errorf(codeInvalidContent, "Message contains control character U+%04X", r)
+		}
 	}
 	return nil
 }

@@ -405,7 +405,9 @@ func TestChat(t *testing.T) {
 }
 
 func TestHistory(t *testing.T) {
-	ts := startServer(t, nil)
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.MessagesPerSecond = 0 // fill the history quickly
+	ts := startServer(t, &cfg)
 	a, _ := signedIn(t, ts, "noah")
 	a.join("archive")
 	for i := 1; i <= 130; i++ {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +65,9 @@ var (
 	ErrUnavailable   = errors.New("store unavailable")
 	ErrDatabaseInUse = errors.New("database is in use by another process")
 	ErrNotParleyDB   = errors.New("not a parley database")
+
+	ErrTooManyRooms     = errors.New("user is in too many rooms")
+	ErrCreateNotAllowed = errors.New("room does not exist and may not be created now")
 )
 
 // User is an account. PasswordHash is an encoded argon2id hash.
@@ -99,6 +102,12 @@ type UnreadDirect struct {
 	LastMessageAt time.Time
 }
 
+// JoinLimits bound what one JoinRoom may add.
+type JoinLimits struct {
+	MaxRooms int  // rooms a user may belong to; 0 is no limit
+	NoCreate bool // the room must already exist
+}
+
 // JoinResult says what JoinRoom changed.
 type JoinResult struct {
 	Room      Room
@@ -130,16 +139,24 @@ type Store struct {
 
 	// mu guards closed and the send side of appends: senders hold it for
 	// reading, Close for writing, so appends never race the channel close.
-	mu      sync.RWMutex
-	closed  bool
-	appends chan *appendRequest
+	mu         sync.RWMutex
+	closed     bool
+	appends    chan *appendRequest
 	writerDone chan struct{}
 }
 
 // OpenStore opens (or creates) the database at path. A file that is empty,
-// not a bbolt database, or a bbolt database of some other program is
-// refused and left untouched.
-func OpenStore(path string, opts StoreOptions) (*Store, error) {
+// truncated, corrupted, not a bbolt database, or a bbolt database of some
+// other program is refused with an error and left untouched.
+func OpenStore(path string, opts StoreOptions) (_ *Store, err error) {
+	// Reading a corrupted file can fault inside bbolt's mmap or make it
+	// panic; either becomes an error instead of a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("open store %s: %w: the database is corrupted (%v); restore it from a backup", path, ErrNotParleyDB, r)
+		}
+	}()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -167,6 +184,10 @@ func OpenStore(path string, opts StoreOptions) (*Store, error) {
 		appends:    make(chan *appendRequest, appendQueueLen),
 		writerDone: make(chan struct{}),
 	}
+	if err := s.verify(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -175,16 +196,59 @@ func OpenStore(path string, opts StoreOptions) (*Store, error) {
 	return s, nil
 }
 
+// verify checks the file's structure before anything reads it: a file
+// shorter than its own page count says (truncated), or pages that do not
+// link up (corrupted), are refused rather than served until they crash
+// the server. It reads every page, which takes a fraction of a second for
+// hundreds of MiB once they are in the page cache.
+func (s *Store) verify(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	corrupted := func(why any) error {
+		return fmt.Errorf("%w: the database is corrupted (%v); restore it from a backup", ErrNotParleyDB, why)
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("%w: the database is truncated (%d bytes, want at least %d); restore it from a backup",
+				ErrNotParleyDB, fi.Size(), tx.Size())
+		}
+		// Touch every page here first, where a fault is recovered;
+		// bbolt's Check reads them again on a goroutine of its own.
+		if err := walkAll(tx); err != nil {
+			return corrupted(err)
+		}
+		// Drain every report: Check's goroutine uses tx until it is done.
+		var first error
+		for cerr := range tx.Check() {
+			if first == nil {
+				first = corrupted(cerr)
+			}
+		}
+		return first
+	})
+}
+
+// walkAll reads every key and value of every bucket.
+func walkAll(tx *bolt.Tx) error {
+	var walk func(b *bolt.Bucket) error
+	walk = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				if child := b.Bucket(k); child != nil {
+					return walk(child)
+				}
+			}
+			return nil
+		})
+	}
+	return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
+}
+
 // init checks that the file is ours and at a version we understand, and
 // creates the buckets of a new database.
-func (s *Store) init() (err error) {
-	// A corrupted file can make bbolt panic while reading pages; that must
-	// be a start-up error, not a crash.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: database is corrupted: %v", ErrNotParleyDB, r)
-		}
-	}()
+func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -405,6 +469,40 @@ func (s *Store) DeleteToken(hash []byte) error {
 	})
 }
 
+// ChangePassword sets a user's password hash, revokes every token of the
+// user, and stores newToken in their place, all in one transaction.
+func (s *Store) ChangePassword(userID uint64, passwordHash string, newToken []byte, now, expires time.Time) error {
+	return s.update(func(tx *bolt.Tx) error {
+		users := tx.Bucket(bucketUsers)
+		var rec userRecord
+		v := users.Get(u64key(userID))
+		if v == nil {
+			return ErrNotFound
+		}
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("decode user %d: %w", userID, err)
+		}
+		rec.PasswordHash = passwordHash
+		if err := putJSON(users, u64key(userID), rec); err != nil {
+			return err
+		}
+		tokens := tx.Bucket(bucketTokens)
+		c := tokens.Cursor()
+		for k, v := c.First(); k != nil; {
+			var t tokenRecord
+			if json.Unmarshal(v, &t) == nil && t.UserID != userID {
+				k, v = c.Next()
+				continue
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			k, v = c.Seek(k)
+		}
+		return putJSON(tokens, newToken, tokenRecord{UserID: userID, CreatedAt: now.UTC(), ExpiresAt: expires.UTC()})
+	})
+}
+
 // PurgeExpiredTokens deletes tokens that expired before now and returns
 // how many it deleted.
 func (s *Store) PurgeExpiredTokens(now time.Time) (int, error) {
@@ -443,8 +541,9 @@ func (r roomRecord) room(id string) Room {
 }
 
 // JoinRoom makes the user a member of the room, creating the room when it
-// does not exist. Joining a room twice changes nothing.
-func (s *Store) JoinRoom(roomID string, user Member, now time.Time) (JoinResult, error) {
+// does not exist. Joining a room twice changes nothing. Within lim, it
+// fails with ErrTooManyRooms or ErrCreateNotAllowed.
+func (s *Store) JoinRoom(roomID string, user Member, now time.Time, lim JoinLimits) (JoinResult, error) {
 	var res JoinResult
 	err := s.update(func(tx *bolt.Tx) error {
 		rooms := tx.Bucket(bucketRooms)
@@ -457,32 +556,35 @@ func (s *Store) JoinRoom(roomID string, user Member, now time.Time) (JoinResult,
 			rec = roomRecord{CreatedAt: now.UTC(), CreatedBy: user.UserID}
 			res.Created = true
 		}
+		uid := u64key(user.UserID)
+		if existing := tx.Bucket(bucketMembers).Bucket([]byte(roomID)); existing != nil && existing.Get(uid) != nil {
+			res.Room = rec.room(roomID)
+			return nil
+		}
+		mine, err := tx.Bucket(bucketUserRooms).CreateBucketIfNotExists(uid)
+		if err != nil {
+			return err
+		}
+		if lim.MaxRooms > 0 && mine.Stats().KeyN >= lim.MaxRooms {
+			return ErrTooManyRooms
+		}
+		if res.Created && lim.NoCreate {
+			return ErrCreateNotAllowed
+		}
 		members, err := tx.Bucket(bucketMembers).CreateBucketIfNotExists([]byte(roomID))
 		if err != nil {
 			return err
 		}
-		uid := u64key(user.UserID)
-		if members.Get(uid) == nil {
-			res.NewMember = true
-			rec.MemberCount++
-			if err := members.Put(uid, []byte(user.Name)); err != nil {
-				return err
-			}
-			mine, err := tx.Bucket(bucketUserRooms).CreateBucketIfNotExists(uid)
-			if err != nil {
-				return err
-			}
-			if err := mine.Put([]byte(roomID), []byte(now.UTC().Format(time.RFC3339Nano))); err != nil {
-				return err
-			}
+		res.NewMember = true
+		rec.MemberCount++
+		if err := members.Put(uid, []byte(user.Name)); err != nil {
+			return err
 		}
-		if res.Created || res.NewMember {
-			if err := putJSON(rooms, []byte(roomID), rec); err != nil {
-				return err
-			}
+		if err := mine.Put([]byte(roomID), []byte(now.UTC().Format(time.RFC3339Nano))); err != nil {
+			return err
 		}
 		res.Room = rec.room(roomID)
-		return nil
+		return putJSON(rooms, []byte(roomID), rec)
 	})
 	return res, err
 }
@@ -588,7 +690,3 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	}
 	return b.Put(key, raw)
 }
-
-// cloneBytes copies a value out of a transaction, whose memory is only
-// valid until it ends.
-func cloneBytes(b []byte) []byte { return bytes.Clone(b) }

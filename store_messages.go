@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -81,6 +82,9 @@ func (s *Store) AppendMessage(ctx context.Context, m Message) (Message, error) {
 
 func (s *Store) writer() {
 	defer close(s.writerDone)
+	// A corrupted page can fault inside bbolt's mmap; safeUpdate recovers
+	// the resulting panic.
+	debug.SetPanicOnFault(true)
 	batch := make([]*appendRequest, 0, maxAppendBatch)
 	for req := range s.appends {
 		batch = append(batch[:0], req)

@@ -112,7 +112,7 @@ func TestStore_RefusesForeignFiles(t *testing.T) {
 func TestStore_HistoryTrimmedInSameTransaction(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "parley.db")
 	s := mustOpenStore(t, path, StoreOptions{HistoryPerRoom: 10})
-	if _, err := s.JoinRoom("r", Member{UserID: 1, Name: "a"}, time.Now()); err != nil {
+	if _, err := s.JoinRoom("r", Member{UserID: 1, Name: "a"}, time.Now(), JoinLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -160,7 +160,7 @@ func TestStore_GroupCommit(t *testing.T) {
 	}
 	rooms := []string{"a", "b", "c", "d"}
 	for _, r := range rooms {
-		if _, err := s.JoinRoom(r, Member{UserID: 1, Name: "u"}, time.Now()); err != nil {
+		if _, err := s.JoinRoom(r, Member{UserID: 1, Name: "u"}, time.Now(), JoinLimits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
