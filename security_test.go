@@ -649,4 +649,3 @@ func slowJoin(t *testing.T, conn *websocket.Conn, room string) {
 		}
 	}
 }
-
