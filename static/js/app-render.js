@@ -1,0 +1,113 @@
+// Rendering of everything around the timeline from App's state: sidebar,
+// header, member list, typing line, tab title, connection status.
+// Methods of App (app.js).
+
+import { notificationsEnabled } from './notify.js';
+import { avatarClass, initials, plural, typingText } from './format.js';
+import { renderDMs, renderMembers, renderRooms } from './sidebar.js';
+
+export const renderMethods = {
+  renderConnection() {
+    const status = this.conn.status;
+    if (this.me) this.shell.setConnection(status, this.authed, this.everAuthed);
+    else if (this.token) this.shell.setBootText(status.state === 'waiting' ? 'Cannot reach the server; retrying…' : 'Signing you in…');
+    const { signinConn } = this.els;
+    if (status.state === 'waiting') {
+      signinConn.textContent = 'Cannot reach the server; retrying…';
+    } else if (status.state === 'connecting' && !this.greeted) {
+      signinConn.textContent = this.signInRequest ? 'Connecting…' : '';
+    } else {
+      signinConn.textContent = '';
+    }
+  },
+
+  renderAll() {
+    this.renderSidebar();
+    this.renderHeader();
+    this.renderMembers();
+    this.renderTyping();
+    this.renderTitle();
+    this.renderConnection();
+  },
+
+  renderMe() {
+    const { meAvatar, meName } = this.els;
+    meAvatar.className = `avatar avatar-sm ${avatarClass(this.me.username)}`;
+    meAvatar.textContent = initials(this.me.username);
+    meName.textContent = this.me.username;
+    this.renderNotifyToggle();
+  },
+
+  renderNotifyToggle() {
+    const on = notificationsEnabled();
+    const btn = this.els.notifyToggle;
+    btn.setAttribute('aria-pressed', String(on));
+    btn.title = on ? 'Notifications are on for direct messages and mentions' : 'Turn on notifications for direct messages and mentions';
+    btn.classList.toggle('is-on', on);
+  },
+
+  renderSidebar() {
+    if (!this.me) return;
+    const { roomList, roomsEmpty, dmList, dmsEmpty, menuDot } = this.els;
+    const rooms = this.rooms();
+    const dms = this.dms();
+    const open = (key) => this.open(key);
+    renderRooms(roomList, rooms, this.current, open);
+    renderDMs(dmList, dms, this.current, this.online, open);
+    roomsEmpty.hidden = rooms.length > 0;
+    dmsEmpty.hidden = dms.length > 0;
+    menuDot.hidden = !this.sidebarOrder().some((c) => c.unread > 0 && c.key !== this.current);
+  },
+
+  renderHeader() {
+    const conv = this.currentConv();
+    const { title, subtitle, leave, welcome, welcomeTitle, composerWrap, timeline, membersCount } = this.els;
+    welcome.hidden = !!conv;
+    timeline.hidden = !conv;
+    composerWrap.hidden = !conv;
+    leave.hidden = !conv?.isRoom;
+    this.shell.setMembersAvailable(!!conv?.isRoom);
+    if (!conv) {
+      title.textContent = 'parley';
+      subtitle.textContent = '';
+      welcomeTitle.textContent = this.me ? `Welcome, ${this.me.username}!` : 'Welcome!';
+      return;
+    }
+    title.textContent = conv.title;
+    timeline.setAttribute('aria-label', `Messages in ${conv.title}`);
+    if (conv.isRoom) {
+      const onlineCount = [...conv.members.values()].filter((m) => m.online).length;
+      subtitle.textContent = conv.membersLoaded
+        ? `${plural(conv.memberCount, 'member')} · ${onlineCount} online`
+        : plural(conv.memberCount, 'member');
+      membersCount.textContent = String(conv.memberCount);
+    } else {
+      subtitle.textContent = this.online.has(conv.id) ? 'Online' : 'Offline';
+    }
+  },
+
+  renderMembers() {
+    const conv = this.currentConv();
+    const { membersOnline, membersOffline, onlineHeading, offlineHeading } = this.els;
+    const members = conv?.isRoom ? [...conv.members.values()] : [];
+    renderMembers(membersOnline, membersOffline, members, this.me || {}, (id, name) => this.openDM(id, name));
+    const on = members.filter((m) => m.online).length;
+    onlineHeading.textContent = `Online — ${on}`;
+    offlineHeading.textContent = `Offline — ${members.length - on}`;
+    offlineHeading.hidden = members.length - on === 0;
+  },
+
+  renderTyping() {
+    const conv = this.currentConv();
+    const names = conv ? [...conv.typing.values()].map((t) => t.username) : [];
+    this.els.typing.textContent = typingText(names);
+  },
+
+  renderTitle() {
+    let total = 0;
+    for (const conv of this.convs.values()) total += conv.unread;
+    const conv = this.currentConv();
+    const name = conv ? `${conv.title} · parley` : 'parley';
+    document.title = total ? `(${total}) ${name}` : name;
+  },
+};

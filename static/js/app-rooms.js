@@ -1,0 +1,102 @@
+// Rooms and people: joining, leaving, the list of all rooms, members
+// coming and going, presence. Methods of App (app.js).
+
+import { roomKey } from './conversation.js';
+import { renderAllRooms } from './sidebar.js';
+
+// Room names follow the server's rule (PROTOCOL.md, "Names").
+const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export const roomMethods = {
+  onLeft(d) {
+    const key = roomKey(d.roomId);
+    if (!this.convs.has(key)) return;
+    this.convs.delete(key);
+    this.prefs.forgetRoom(d.roomId);
+    this.shell.toast(`You left #${d.roomId}.`);
+    if (this.current === key) this.open(this.sidebarOrder()[0]?.key || null, { focus: false });
+    else this.renderAll();
+  },
+
+  onUserJoined(d) {
+    const conv = this.convs.get(roomKey(d.roomId));
+    if (!conv) return;
+    if (!conv.members.has(d.userId)) conv.memberCount++;
+    conv.members.set(d.userId, { userId: d.userId, username: d.username, online: this.online.has(d.userId) });
+    if (conv.key === this.current) this.renderAll();
+  },
+
+  onUserLeft(d) {
+    const conv = this.convs.get(roomKey(d.roomId));
+    if (!conv) return;
+    if (conv.members.delete(d.userId) || !conv.membersLoaded) conv.memberCount = Math.max(0, conv.memberCount - 1);
+    this.clearTyping(conv, d.userId);
+    if (conv.key === this.current) this.renderAll();
+  },
+
+  onUserOnline(d) {
+    this.online.set(d.userId, d.username);
+    this.setPresence(d.userId, true);
+  },
+
+  onUserOffline(d) {
+    this.online.delete(d.userId);
+    for (const conv of this.convs.values()) this.clearTyping(conv, d.userId);
+    this.setPresence(d.userId, false);
+  },
+
+  setPresence(userId, online) {
+    for (const conv of this.convs.values()) {
+      const m = conv.members.get(userId);
+      if (m) m.online = online;
+    }
+    this.renderAll();
+  },
+
+  onRooms(d) {
+    const { allRooms, allRoomsEmpty } = this.els;
+    renderAllRooms(allRooms, d.rooms, (id) => this.convs.has(roomKey(id)), (id) => this.joinByName(id));
+    allRoomsEmpty.hidden = d.rooms.length > 0;
+    allRoomsEmpty.textContent = 'No rooms yet. Name one above to create it.';
+  },
+
+  openRoomsDialog() {
+    const { joinName, allRooms } = this.els;
+    this.showJoinError('');
+    joinName.value = '';
+    if (!allRooms.children.length) {
+      this.els.allRoomsEmpty.hidden = false;
+      this.els.allRoomsEmpty.textContent = this.authed ? 'Loading rooms…' : 'Rooms load once you are connected.';
+    }
+    this.send('rooms', {});
+    this.shell.closeDrawer();
+    this.shell.dialog.showModal();
+    joinName.focus();
+  },
+
+  joinByName(name) {
+    if (!ROOM_NAME.test(name)) {
+      this.showJoinError("Room names are 1-64 letters, digits, '_', '-' or '.'.");
+      this.els.joinName.focus();
+      return;
+    }
+    const conv = this.convs.get(roomKey(name));
+    if (conv) {
+      this.shell.dialog.close();
+      this.open(conv.key);
+      return;
+    }
+    if (!this.sendJoin(name, true)) this.showJoinError('You are not connected; try again in a moment.');
+  },
+
+  showJoinError(message) {
+    this.els.joinError.textContent = message;
+    this.els.joinError.hidden = !message;
+  },
+
+  leaveCurrent() {
+    const conv = this.currentConv();
+    if (!conv?.isRoom) return;
+    if (!this.authed || !this.send('leave', { roomId: conv.id })) this.shell.toast('You are not connected; try again in a moment.', 'error');
+  },
+};

@@ -1,0 +1,665 @@
+// App is the client's controller: it keeps the state of the signed-in
+// user's conversations, turns server frames (PROTOCOL.md) into that state,
+// and user actions into frames. Its methods are split by concern:
+// app-session.js (signing in and out), app-rooms.js (rooms and presence),
+// app-render.js (the chrome around the timeline). The timeline itself is
+// timeline.js.
+
+import { roomMethods } from './app-rooms.js';
+import { renderMethods } from './app-render.js';
+import { sessionMethods } from './app-session.js';
+import { CLOSE_NORMAL, Connection, socketURL } from './connection.js';
+import { Conversation, MAX_ID, dmKey, roomKey } from './conversation.js';
+import { Composer } from './composer.js';
+import { byId } from './dom.js';
+import { mentions } from './format.js';
+import { notificationsSupported, notify, toggleNotifications } from './notify.js';
+import { Shell } from './shell.js';
+import * as storage from './storage.js';
+import { Timeline } from './timeline.js';
+
+// A typing indicator disappears TYPING_TTL_MS after its last refresh; a
+// typist refreshes it every 3 s.
+const TYPING_TTL_MS = 6000;
+// Catching up after signing in costs a request per conversation. They go
+// out SYNC_BURST at once, then SYNC_PER_SECOND, well inside the server's
+// per-connection allowance (limits.frames_per_second, 20 by default), so
+// a member of many rooms is not told to slow down.
+const SYNC_BURST = 30;
+const SYNC_PER_SECOND = 8;
+
+export class App {
+  constructor() {
+    this.shell = new Shell();
+    this.conn = new Connection(socketURL(), {
+      onOpen: () => this.onOpen(),
+      onFrame: (type, data) => this.onFrame(type, data),
+      onClose: (ev) => this.onClose(ev),
+      onStatus: () => this.renderConnection(),
+    });
+    this.token = storage.loadToken();
+    this.me = null; // { userId, username }
+    this.prefs = null;
+    this.convs = new Map(); // key -> Conversation
+    this.online = new Map(); // userId -> username
+    this.current = null; // key of the open conversation
+    this.authed = false; // signed in on the current socket
+    this.everAuthed = false; // signed in at some point since the page loaded
+    this.authing = null; // 'token' or 'password' while an auth is unanswered
+    this.signInRequest = null; // { username, password } waiting for a socket
+    this.greeted = false; // "connected" arrived on the current socket
+    this.historyQueue = []; // { key, older } per unanswered history, in order
+    this.joinQueue = []; // { roomId, open } per unanswered join, in order
+    this.readSent = new Map(); // peer userId -> newest id reported read
+    this.seq = 0;
+    this.backlog = []; // background requests waiting for their turn
+    this.tokens = SYNC_BURST;
+    this.tokensAt = Date.now();
+    this.pumpTimer = 0;
+    this.signingOut = false; // this tab asked to sign out
+
+    const el = (id) => byId(id);
+    this.els = {
+      signinForm: el('signin-form'), username: el('signin-username'), password: el('signin-password'),
+      signinError: el('signin-error'), signinSubmit: el('signin-submit'), signinConn: el('signin-conn'),
+      roomList: el('room-list'), roomsEmpty: el('rooms-empty'), dmList: el('dm-list'), dmsEmpty: el('dms-empty'),
+      meAvatar: el('me-avatar'), meName: el('me-name'), notifyToggle: el('notify-toggle'),
+      title: el('conv-title'), subtitle: el('conv-subtitle'), membersCount: el('members-count'),
+      leave: el('leave-room'), timeline: el('timeline'), welcome: el('welcome'), welcomeTitle: el('welcome-title'),
+      composerWrap: el('composer-wrap'), typing: el('typing'), menuDot: el('menu-dot'),
+      membersOnline: el('members-online'), membersOffline: el('members-offline'),
+      onlineHeading: el('online-heading'), offlineHeading: el('offline-heading'),
+      joinForm: el('join-form'), joinName: el('join-name'), joinError: el('join-error'),
+      allRooms: el('all-rooms'), allRoomsEmpty: el('all-rooms-empty'),
+    };
+
+    this.timeline = new Timeline({
+      scroller: el('timeline'), list: el('messages'), loadOlder: el('load-older'), pill: el('new-pill'),
+      start: el('timeline-start'), startTitle: el('timeline-start-title'), startText: el('timeline-start-text'),
+      startIcon: el('timeline-start-icon'),
+    }, {
+      onLoadOlder: () => this.loadOlder(),
+      onRetry: (id) => this.retry(id),
+      onDiscard: (id) => this.discard(id),
+      onReachBottom: () => this.markRead(),
+    });
+    this.composer = new Composer(el('composer'), el('composer-input'), {
+      onSend: (text) => this.sendMessage(text),
+      onTyping: (on) => this.sendTyping(on),
+    });
+    this.wire();
+  }
+
+  start() {
+    if (this.token) this.shell.showBoot();
+    else this.showSignIn();
+    this.conn.start();
+  }
+
+  wire() {
+    const { els } = this;
+    els.signinForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.signIn();
+    });
+    byId('signout').addEventListener('click', () => this.signOut());
+    byId('browse-rooms').addEventListener('click', () => this.openRoomsDialog());
+    byId('welcome-browse').addEventListener('click', () => this.openRoomsDialog());
+    byId('reconnect-now').addEventListener('click', () => this.conn.reconnectNow());
+    els.leave.addEventListener('click', () => this.leaveCurrent());
+    els.joinForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.joinByName(els.joinName.value.trim().replace(/^#/, ''));
+    });
+    els.notifyToggle.hidden = !notificationsSupported();
+    els.notifyToggle.addEventListener('click', async () => {
+      const res = await toggleNotifications();
+      if (res.why) this.shell.toast(res.why, 'error');
+      this.renderNotifyToggle();
+    });
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.markRead();
+    });
+    window.addEventListener('focus', () => this.markRead());
+    // Another tab of this browser signed in: follow it.
+    window.addEventListener('storage', (e) => {
+      if (e.key === storage.TOKEN_KEY && e.newValue && !this.me && !this.authing && this.greeted) {
+        this.token = e.newValue;
+        this.authWithToken();
+      }
+    });
+    // Alt+Up / Alt+Down move between conversations, as in Slack.
+    document.addEventListener('keydown', (e) => {
+      if (!e.altKey || (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') || !this.me) return;
+      const keys = this.sidebarOrder().map((c) => c.key);
+      if (!keys.length) return;
+      e.preventDefault();
+      const i = keys.indexOf(this.current);
+      const next = e.key === 'ArrowUp' ? (i <= 0 ? keys.length - 1 : i - 1) : (i + 1) % keys.length;
+      this.open(keys[next]);
+    });
+  }
+
+  onOpen() {
+    this.greeted = false;
+  }
+
+  onClose(ev) {
+    this.authed = false;
+    this.greeted = false;
+    this.authing = null;
+    this.historyQueue = [];
+    this.joinQueue = [];
+    this.backlog = [];
+    this.composer.forgetTyping();
+    for (const conv of this.convs.values()) {
+      conv.membersLoaded = false;
+      conv.joining = false;
+      conv.syncing = false;
+      conv.loadingOlder = false;
+      if (conv.loaded && !conv.resumeFrom) conv.resumeFrom = conv.newestId();
+      for (const t of conv.typing.values()) clearTimeout(t.timer);
+      conv.typing.clear();
+      // Not acknowledged before the socket closed: maybe never stored.
+      for (const p of conv.pending) {
+        if (p.status === 'sending') {
+          p.status = 'failed';
+          p.error = 'the connection was lost';
+        }
+      }
+    }
+    if (ev.code === CLOSE_NORMAL && !this.token) return; // signed out
+    if (this.me) this.renderAll();
+    this.timeline.update();
+  }
+
+  send(type, data) {
+    return this.conn.send(type, data);
+  }
+
+  onFrame(type, d) {
+    const handler = {
+      connected: this.onConnected,
+      authenticated: this.onAuthenticated,
+      userOnline: this.onUserOnline,
+      userOffline: this.onUserOffline,
+      joined: this.onJoined,
+      left: this.onLeft,
+      userJoined: this.onUserJoined,
+      userLeft: this.onUserLeft,
+      message: this.onRoomMessage,
+      typing: this.onTyping,
+      privateMessage: this.onDirectMessage,
+      privateMessageSent: this.onDirectMessage,
+      history: this.onHistory,
+      rooms: this.onRooms,
+      loggedOut: this.onLoggedOut,
+      error: this.onError,
+    }[type];
+    if (handler) handler.call(this, d);
+  }
+
+  onAuthenticated(d) {
+    const sameUser = this.me?.userId === d.userId;
+    if (!sameUser) this.resetUser();
+    this.me = { userId: d.userId, username: d.username };
+    this.prefs ??= new storage.UserPrefs(d.userId);
+    this.token = d.token;
+    storage.saveToken(d.token);
+    this.authed = true;
+    this.authing = null;
+    this.signInRequest = null;
+    this.els.password.value = '';
+    this.conn.healthy();
+    const reconnect = this.everAuthed;
+    this.everAuthed = true;
+
+    this.online = new Map(d.onlineUsers.map((u) => [u.userId, u.username]));
+    if (!sameUser) {
+      for (const p of this.prefs.dms) this.ensureDM(p.userId, p.username).lastActivity ||= p.lastActivity || '';
+    }
+    // The server's list of my rooms is the truth: I may have joined or
+    // left elsewhere while this page was away.
+    const mine = new Set(d.rooms.map((r) => r.roomId));
+    for (const conv of [...this.convs.values()]) {
+      if (conv.isRoom && !mine.has(conv.id)) this.convs.delete(conv.key);
+    }
+    for (const r of d.rooms) {
+      const conv = this.ensureRoom(r.roomId);
+      conv.memberCount = r.memberCount;
+      conv.hasMessages = !!r.lastMessageAt;
+      if (r.lastMessageAt && r.lastMessageAt > conv.lastActivity) conv.lastActivity = r.lastMessageAt;
+    }
+    // Unread direct messages, including those sent while I was offline.
+    const unread = new Map(d.unread.map((u) => [u.userId, u]));
+    for (const conv of this.convs.values()) {
+      if (!conv.isRoom) conv.unread = unread.get(conv.id)?.count || 0;
+    }
+    for (const u of d.unread) {
+      const conv = this.ensureDM(u.userId, u.username);
+      conv.unread = u.count;
+      if (u.lastMessageAt > conv.lastActivity) conv.lastActivity = u.lastMessageAt;
+    }
+    this.saveDMs();
+
+    this.renderMe();
+    this.shell.showApp();
+    let key = this.current;
+    if (!key || !this.convs.has(key)) {
+      const saved = this.prefs.current;
+      key = saved && this.convs.has(saved) ? saved : this.sidebarOrder()[0]?.key || null;
+    }
+    this.syncAll(key);
+    this.open(key, { focus: !reconnect });
+  }
+
+  // syncAll fetches what this page may have missed: the room about to be
+  // shown is joined again (history and members); every other room with
+  // messages and every direct conversation that has, or will show,
+  // messages gets its newest page, paced in the background.
+  syncAll(shown) {
+    for (const conv of this.convs.values()) {
+      if (conv.key === shown) {
+        if (conv.isRoom) this.sendJoin(conv.id, false);
+        else this.fetchNewest(conv);
+      } else if (conv.loaded || (conv.isRoom ? conv.hasMessages : conv.unread > 0)) {
+        conv.syncing = true;
+        this.background(() => this.fetchNewest(conv));
+      }
+    }
+  }
+
+  // background queues a request that can wait its turn (see SYNC_BURST).
+  background(request) {
+    this.backlog.push(request);
+    this.pump();
+  }
+
+  pump() {
+    clearTimeout(this.pumpTimer);
+    const now = Date.now();
+    this.tokens = Math.min(SYNC_BURST, this.tokens + ((now - this.tokensAt) / 1000) * SYNC_PER_SECOND);
+    this.tokensAt = now;
+    while (this.backlog.length && this.tokens >= 1 && this.authed) {
+      this.tokens--;
+      this.backlog.shift()();
+    }
+    if (this.backlog.length && this.authed) this.pumpTimer = setTimeout(() => this.pump(), 1000 / SYNC_PER_SECOND);
+  }
+
+  // retryLater repeats a refused background request once the server's
+  // retryAfter (seconds) has passed.
+  retryLater(seconds, request) {
+    setTimeout(() => this.authed && this.background(request), Math.max(0.1, seconds || 1) * 1000);
+  }
+
+  resetUser() {
+    for (const conv of this.convs.values()) {
+      for (const t of conv.typing.values()) clearTimeout(t.timer);
+    }
+    this.convs = new Map();
+    this.online = new Map();
+    this.current = null;
+    this.prefs = null;
+    this.me = null;
+    this.readSent = new Map();
+    this.composer.reset();
+    this.timeline.clear();
+  }
+
+  ensureRoom(roomId) {
+    const key = roomKey(roomId);
+    let conv = this.convs.get(key);
+    if (!conv) {
+      conv = new Conversation('room', roomId, roomId);
+      this.convs.set(key, conv);
+    }
+    return conv;
+  }
+
+  ensureDM(userId, username) {
+    const key = dmKey(userId);
+    let conv = this.convs.get(key);
+    if (!conv) {
+      conv = new Conversation('dm', userId, username);
+      this.convs.set(key, conv);
+      if (this.prefs) this.saveDMs();
+    } else if (username && conv.name !== username) {
+      conv.name = username;
+    }
+    return conv;
+  }
+
+  saveDMs() {
+    const dms = [...this.convs.values()].filter((c) => !c.isRoom);
+    this.prefs.saveDMs(dms.map((c) => ({ userId: c.id, username: c.name, lastActivity: c.lastActivity })));
+  }
+
+  rooms() {
+    return [...this.convs.values()].filter((c) => c.isRoom)
+      .sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+  }
+
+  dms() {
+    return [...this.convs.values()].filter((c) => !c.isRoom)
+      .sort((a, b) => (b.lastActivity || '').localeCompare(a.lastActivity || '') || a.name.localeCompare(b.name));
+  }
+
+  sidebarOrder() {
+    return [...this.rooms(), ...this.dms()];
+  }
+
+  currentConv() {
+    return this.current ? this.convs.get(this.current) : null;
+  }
+
+  // open shows a conversation (null: the welcome screen).
+  open(key, { focus = true } = {}) {
+    this.composer.stopTyping(); // reported for the room being left
+    const conv = key ? this.convs.get(key) : null;
+    const previous = this.currentConv();
+    if (previous && previous !== conv) previous.unreadMarker = null;
+    this.current = conv ? conv.key : null;
+    if (this.prefs) this.prefs.current = this.current;
+    this.composer.switchTo(this.current, conv ? `Message ${conv.title}` : '');
+    this.shell.closeDrawer();
+    if (!conv) {
+      this.timeline.clear();
+      this.renderAll();
+      return;
+    }
+    if (conv !== previous) {
+      conv.unreadMarker = conv.unread > 0 ? this.readMarker(conv) : null;
+      this.timeline.show(conv, this.me);
+    }
+    if (this.authed) {
+      if (conv.isRoom && !conv.membersLoaded && !conv.joining) this.sendJoin(conv.id, false);
+      else if (!conv.isRoom && !conv.loaded && !conv.syncing) this.fetchNewest(conv);
+    }
+    this.markRead();
+    this.renderAll();
+    if (focus && !this.shell.narrow) this.composer.focus();
+  }
+
+  // readMarker is the id after which a conversation's messages are new.
+  readMarker(conv) {
+    if (conv.isRoom) return this.prefs.lastRead(conv.id) ?? null;
+    if (!conv.loaded) return null; // set when the messages arrive
+    const i = conv.messages.length - conv.unread - 1;
+    return i >= 0 ? conv.messages[i].id : '';
+  }
+
+  openDM(userId, username) {
+    if (userId === this.me.userId) return;
+    const conv = this.ensureDM(userId, username);
+    this.open(conv.key);
+  }
+
+  // markRead records that the open conversation has been seen: rooms in
+  // this browser, direct conversations on the server (read).
+  markRead() {
+    const conv = this.currentConv();
+    if (!conv || document.visibilityState !== 'visible' || !conv.loaded) return;
+    const newest = conv.newestId();
+    if (conv.isRoom) {
+      if (newest) this.prefs.setLastRead(conv.id, newest);
+    } else if (newest && this.authed && newest > (this.readSent.get(conv.id) || '')) {
+      if (this.send('read', { withUserId: conv.id, messageId: newest })) this.readSent.set(conv.id, newest);
+    }
+    if (conv.unread) {
+      conv.unread = 0;
+      this.renderSidebar();
+      this.renderTitle();
+    }
+  }
+
+  // countUnread recomputes a room's unread count from its read marker.
+  countUnread(conv) {
+    if (!conv.isRoom || !this.me) return;
+    conv.unread = conv.unreadSince(this.prefs.lastRead(conv.id) ?? '', this.me.userId);
+  }
+
+  isVisible(conv) {
+    return conv.key === this.current && document.visibilityState === 'visible';
+  }
+
+  sendJoin(roomId, open) {
+    if (!this.send('join', { roomId })) return false;
+    this.joinQueue.push({ roomId, open });
+    const conv = this.convs.get(roomKey(roomId));
+    if (conv) conv.joining = true;
+    return true;
+  }
+
+  // fetchNewest asks for a conversation's newest page. For a direct
+  // conversation it passes a "before" beyond every id: without "before"
+  // the server marks the conversation read, and only what the user has
+  // seen should be (that is what the read frame is for).
+  fetchNewest(conv) {
+    const data = conv.isRoom ? { roomId: conv.id } : { withUserId: conv.id, before: MAX_ID };
+    if (!this.send('history', data)) return;
+    conv.syncing = true;
+    this.historyQueue.push({ key: conv.key, older: false });
+  }
+
+  loadOlder() {
+    const conv = this.currentConv();
+    if (!conv || !conv.hasMore || conv.loadingOlder || !this.authed) return;
+    const data = conv.isRoom ? { roomId: conv.id } : { withUserId: conv.id };
+    data.before = conv.oldestId() || MAX_ID;
+    if (!this.send('history', data)) return;
+    conv.loadingOlder = true;
+    this.historyQueue.push({ key: conv.key, older: true });
+    this.timeline.update();
+  }
+
+  sendMessage(text) {
+    const conv = this.currentConv();
+    if (!conv) return false;
+    const p = {
+      clientMsgId: `c${Date.now().toString(36)}${(++this.seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`,
+      content: text,
+      timestamp: new Date().toISOString(),
+      status: 'sending',
+      error: '',
+    };
+    conv.pending.push(p);
+    this.transmit(conv, p);
+    this.timeline.update({ ownSend: true });
+    return true;
+  }
+
+  transmit(conv, p) {
+    p.status = 'sending';
+    p.error = '';
+    const sent = this.authed && (conv.isRoom
+      ? this.send('chat', { roomId: conv.id, content: p.content, clientMsgId: p.clientMsgId })
+      : this.send('private', { targetUserId: conv.id, content: p.content, clientMsgId: p.clientMsgId }));
+    if (!sent) {
+      p.status = 'failed';
+      p.error = 'you are not connected';
+    }
+  }
+
+  retry(clientMsgId) {
+    const conv = this.currentConv();
+    const p = conv?.findPending(clientMsgId);
+    if (!p) return;
+    // Keep the message last, where a new one would appear.
+    conv.pending.splice(conv.pending.indexOf(p), 1);
+    conv.pending.push(p);
+    this.transmit(conv, p);
+    this.timeline.update({ ownSend: true });
+    this.composer.focus();
+  }
+
+  discard(clientMsgId) {
+    const conv = this.currentConv();
+    if (conv?.takePending(clientMsgId)) this.timeline.update();
+    this.composer.focus();
+  }
+
+  onRoomMessage(m) {
+    const conv = this.ensureRoom(m.roomId);
+    this.receive(conv, [m], true);
+  }
+
+  onDirectMessage(m) {
+    const mine = m.senderId === this.me.userId;
+    const conv = mine ? this.ensureDM(m.targetUserId, m.targetUsername) : this.ensureDM(m.senderId, m.senderName);
+    this.receive(conv, [m], true);
+  }
+
+  // receive merges messages into a conversation and updates everything
+  // that depends on them. live: they just happened (notify, count).
+  receive(conv, msgs, live) {
+    let ownSend = false;
+    for (const m of msgs) {
+      if (m.senderId === this.me.userId && conv.takePending(m.clientMsgId)) ownSend = live;
+    }
+    const added = msgs.filter((m) => conv.add(m));
+    for (const m of added) {
+      if (m.senderId !== this.me.userId) this.clearTyping(conv, m.senderId);
+    }
+    if (conv.isRoom) this.countUnread(conv);
+    else if (live && !this.isVisible(conv)) conv.unread += added.filter((m) => m.senderId !== this.me.userId).length;
+    if (conv.key === this.current) {
+      this.timeline.update({ ownSend });
+      if (this.timeline.isPinned() || !conv.isRoom) this.markRead();
+    }
+    if (live) {
+      for (const m of added) this.maybeNotify(conv, m);
+      if (!conv.isRoom && added.length) this.saveDMs();
+    }
+    this.renderSidebar();
+    this.renderTitle();
+    if (conv.key === this.current) this.renderTyping();
+  }
+
+  maybeNotify(conv, m) {
+    if (m.senderId === this.me.userId || (this.isVisible(conv) && document.hasFocus())) return;
+    if (conv.isRoom && !mentions(m.content, this.me.username)) return;
+    const title = conv.isRoom ? `${m.senderName} in #${conv.name}` : m.senderName;
+    notify(title, m.content, conv.key, () => this.open(conv.key));
+  }
+
+  onHistory(d) {
+    const key = d.roomId ? roomKey(d.roomId) : dmKey(d.withUserId);
+    const i = this.historyQueue.findIndex((r) => r.key === key);
+    const req = i >= 0 ? this.historyQueue.splice(i, 1)[0] : { key, older: false };
+    const conv = this.convs.get(key);
+    if (!conv) return;
+    if (req.older) conv.loadingOlder = false;
+    else conv.syncing = false;
+    this.mergePage(conv, d.messages, d.hasMore, !req.older);
+  }
+
+  mergePage(conv, msgs, hasMore, newest) {
+    const isCurrent = conv.key === this.current;
+    const lastRead = conv.isRoom ? this.prefs.lastRead(conv.id) : undefined;
+    const unreadBefore = conv.unread;
+    for (const m of msgs) {
+      if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
+    }
+    conv.preparePage(msgs, hasMore, newest);
+    // A room seen for the first time in this browser starts out read.
+    if (conv.isRoom && lastRead === undefined) this.prefs.setLastRead(conv.id, msgs.at(-1)?.id || '');
+    this.receive(conv, msgs, false);
+    // Opened before its messages arrived: mark where the new ones start.
+    if (isCurrent && newest && conv.unreadMarker == null) {
+      if (conv.isRoom && lastRead !== undefined) {
+        if (conv.messages.some((m) => m.id > lastRead && m.senderId !== this.me.userId)) conv.unreadMarker = lastRead;
+      } else if (!conv.isRoom && unreadBefore > 0) {
+        conv.unreadMarker = conv.messages[conv.messages.length - unreadBefore - 1]?.id || '';
+      }
+      if (conv.unreadMarker != null) this.timeline.update();
+    }
+  }
+
+  onJoined(d) {
+    const i = this.joinQueue.findIndex((r) => r.roomId === d.roomId);
+    const req = i >= 0 ? this.joinQueue.splice(i, 1)[0] : { open: false };
+    const conv = this.ensureRoom(d.roomId);
+    conv.joining = false;
+    conv.members = new Map(d.users.map((u) => [u.userId, { ...u }]));
+    conv.membersLoaded = true;
+    conv.memberCount = d.users.length;
+    this.mergePage(conv, d.history, d.hasMore, true);
+    if (req.open) {
+      this.shell.dialog.close();
+      this.open(conv.key);
+    } else {
+      this.renderAll();
+    }
+  }
+
+  onError(d) {
+    if (d.type === 'auth') return this.onAuthError(d);
+    if (d.clientMsgId) {
+      for (const conv of this.convs.values()) {
+        const p = conv.findPending(d.clientMsgId);
+        if (!p) continue;
+        p.status = 'failed';
+        p.error = d.message || d.code;
+        if (conv.key === this.current) this.timeline.update();
+        return;
+      }
+    }
+    switch (d.type) {
+      case 'history': {
+        // Answers come in request order: the oldest unanswered one failed.
+        const req = this.historyQueue.shift();
+        const conv = req && this.convs.get(req.key);
+        if (!conv) return;
+        conv.loadingOlder = false;
+        conv.syncing = false;
+        if (d.code === 'rate_limited' && !req.older) this.retryLater(d.retryAfter, () => this.fetchNewest(conv));
+        if (conv.key === this.current) this.timeline.update();
+        return;
+      }
+      case 'join': {
+        const req = this.joinQueue.shift();
+        const conv = req && this.convs.get(roomKey(req.roomId));
+        if (conv) conv.joining = false;
+        if (req?.open) this.showJoinError(d.message);
+        else if (d.code === 'rate_limited' && conv) this.retryLater(d.retryAfter, () => this.sendJoin(conv.id, false));
+        else this.shell.toast(d.message, 'error');
+        return;
+      }
+      case 'typing':
+      case 'read':
+        return; // nothing the user can act on
+      default:
+        if (d.code !== 'unauthenticated' && d.code !== 'already_authenticated') this.shell.toast(d.message || d.code, 'error');
+    }
+  }
+
+  sendTyping(isTyping) {
+    const conv = this.currentConv();
+    if (conv?.isRoom && this.authed) this.send('typing', { roomId: conv.id, isTyping });
+  }
+
+  onTyping(d) {
+    const conv = this.convs.get(roomKey(d.roomId));
+    if (!conv || d.userId === this.me.userId) return;
+    const old = conv.typing.get(d.userId);
+    if (old) clearTimeout(old.timer);
+    if (d.isTyping) {
+      const timer = setTimeout(() => this.clearTyping(conv, d.userId), TYPING_TTL_MS);
+      conv.typing.set(d.userId, { username: d.username, timer });
+    } else {
+      conv.typing.delete(d.userId);
+    }
+    if (conv.key === this.current) this.renderTyping();
+  }
+
+  clearTyping(conv, userId) {
+    const t = conv.typing.get(userId);
+    if (!t) return;
+    clearTimeout(t.timer);
+    conv.typing.delete(userId);
+    if (conv.key === this.current) this.renderTyping();
+  }
+}
+
+Object.assign(App.prototype, sessionMethods, roomMethods, renderMethods);

@@ -1,0 +1,5 @@
+// Entry point of the parley web client.
+
+import { App } from './app.js';
+
+new App().start();
