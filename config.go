@@ -28,11 +28,14 @@ type Config struct {
 	History  HistoryConfig  `koanf:"history"`
 	Limits   LimitsConfig   `koanf:"limits"`
 	Presence PresenceConfig `koanf:"presence"`
+	TLS      TLSConfig      `koanf:"tls"`
+	Metrics  MetricsConfig  `koanf:"metrics"`
 	Log      LogConfig      `koanf:"log"`
 }
 
 type ServerConfig struct {
 	Addr            string        `koanf:"addr"`
+	PublicURL       string        `koanf:"public_url"`
 	AllowedOrigins  []string      `koanf:"allowed_origins"`
 	TrustedProxies  []string      `koanf:"trusted_proxies"`
 	WriteWait       time.Duration `koanf:"write_wait"`
@@ -53,11 +56,13 @@ type AuthConfig struct {
 	FailedLoginsPerUser int           `koanf:"failed_logins_per_user"`
 	FailedLoginWindow   time.Duration `koanf:"failed_login_window"`
 	SignupsPerIPPerHour int           `koanf:"signups_per_ip_per_hour"`
+	ResetTTL            time.Duration `koanf:"reset_ttl"`
 }
 
 type HistoryConfig struct {
-	PerRoom int `koanf:"per_room"`
-	OnJoin  int `koanf:"on_join"`
+	PerRoom int           `koanf:"per_room"`
+	MaxAge  time.Duration `koanf:"max_age"`
+	OnJoin  int           `koanf:"on_join"`
 }
 
 type LimitsConfig struct {
@@ -74,6 +79,28 @@ type LimitsConfig struct {
 
 type PresenceConfig struct {
 	BroadcastLimit int `koanf:"broadcast_limit"`
+}
+
+type TLSConfig struct {
+	CertFile     string     `koanf:"cert_file"`
+	KeyFile      string     `koanf:"key_file"`
+	RedirectAddr string     `koanf:"redirect_addr"`
+	ACME         ACMEConfig `koanf:"acme"`
+}
+
+type ACMEConfig struct {
+	Domains      []string `koanf:"domains"`
+	Email        string   `koanf:"email"`
+	CacheDir     string   `koanf:"cache_dir"`
+	DirectoryURL string   `koanf:"directory_url"`
+}
+
+// enabled reports whether parley serves HTTPS.
+func (t TLSConfig) enabled() bool { return t.CertFile != "" || len(t.ACME.Domains) > 0 }
+
+type MetricsConfig struct {
+	Enabled bool     `koanf:"enabled"`
+	Allow   []string `koanf:"allow"`
 }
 
 type LogConfig struct {
@@ -100,8 +127,9 @@ func defaultConfig() Config {
 			FailedLoginsPerUser: 10,
 			FailedLoginWindow:   15 * time.Minute,
 			SignupsPerIPPerHour: 10,
+			ResetTTL:            24 * time.Hour,
 		},
-		History: HistoryConfig{PerRoom: 100, OnJoin: 50},
+		History: HistoryConfig{PerRoom: 100, MaxAge: 0, OnJoin: 50},
 		Limits: LimitsConfig{
 			MessageChars:        4000,
 			FrameBytes:          64 << 10,
@@ -114,7 +142,12 @@ func defaultConfig() Config {
 			RoomsCreatedPerHour: 20,
 		},
 		Presence: PresenceConfig{BroadcastLimit: 1000},
-		Log:      LogConfig{Level: "info", Format: "text"},
+		TLS: TLSConfig{
+			RedirectAddr: ":80",
+			ACME:         ACMEConfig{Domains: []string{}},
+		},
+		Metrics: MetricsConfig{Enabled: true, Allow: []string{"127.0.0.1/32", "::1/128"}},
+		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -127,7 +160,8 @@ type configSources struct {
 
 // listKeys are settings that hold lists; from the environment they are
 // comma-separated.
-var listKeys = map[string]bool{"server.allowed_origins": true, "server.trusted_proxies": true}
+var listKeys = map[string]bool{"server.allowed_origins": true, "server.trusted_proxies": true,
+	"tls.acme.domains": true, "metrics.allow": true}
 
 // loadConfig layers the built-in defaults, the config file, PARLEY_*
 // environment variables and flags, later ones winning, and validates the
@@ -137,10 +171,12 @@ func loadConfig(src configSources) (Config, error) {
 	if err := k.Load(structs.Provider(defaultConfig(), "koanf"), nil); err != nil {
 		return Config{}, fmt.Errorf("load defaults: %w", err)
 	}
-	known := map[string]bool{}
+	// PARLEY_TLS_ACME_DOMAINS names tls.acme.domains: keys are matched with
+	// their dots read as underscores, since keys contain underscores too.
+	byEnvName := map[string]string{}
 	sections := map[string]bool{}
 	for _, key := range k.Keys() {
-		known[key] = true
+		byEnvName[strings.ReplaceAll(key, ".", "_")] = key
 		sections[strings.SplitN(key, ".", 2)[0]] = true
 	}
 
@@ -163,11 +199,12 @@ func loadConfig(src configSources) (Config, error) {
 		EnvironFunc: func() []string { return src.Environ },
 		TransformFunc: func(name, value string) (string, any) {
 			// PARLEY_SERVER_ALLOWED_ORIGINS -> server.allowed_origins
-			key := strings.Replace(strings.ToLower(strings.TrimPrefix(name, "PARLEY_")), "_", ".", 1)
-			if !known[key] {
+			envName := strings.ToLower(strings.TrimPrefix(name, "PARLEY_"))
+			key, ok := byEnvName[envName]
+			if !ok {
 				// Other PARLEY_ variables (test switches, say) are not ours
 				// to judge, but a typo inside a section is.
-				if sections[strings.SplitN(key, ".", 2)[0]] && envErr == nil {
+				if sections[strings.SplitN(envName, "_", 2)[0]] && envErr == nil {
 					envErr = fmt.Errorf("environment variable %s names no setting", name)
 				}
 				return "", nil
@@ -293,11 +330,53 @@ func (c Config) validate() error {
 	case c.Presence.BroadcastLimit < 0:
 		return bad("presence.broadcast_limit", c.Presence.BroadcastLimit, "must be 0 or more")
 	}
+	switch {
+	case c.Auth.ResetTTL < time.Minute:
+		return bad("auth.reset_ttl", c.Auth.ResetTTL, "must be at least 1m")
+	case c.History.MaxAge < 0:
+		return bad("history.max_age", c.History.MaxAge, "must be 0 (keep everything) or more")
+	case c.History.MaxAge > 0 && c.History.MaxAge < time.Minute:
+		return bad("history.max_age", c.History.MaxAge, "must be at least 1m")
+	}
+	if c.Server.PublicURL != "" && !strings.HasPrefix(c.Server.PublicURL, "http://") && !strings.HasPrefix(c.Server.PublicURL, "https://") {
+		return bad("server.public_url", c.Server.PublicURL, "must start with http:// or https://")
+	}
+	if err := c.TLS.validate(); err != nil {
+		return err
+	}
+	for _, a := range c.Metrics.Allow {
+		if _, err := parseCIDROrIP(a); err != nil {
+			return bad("metrics.allow", a, "each entry is an IP address or CIDR range")
+		}
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return bad("log.level", c.Log.Level, "must be debug, info, warn or error")
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", c.Log.Format, "must be text or json")
+	}
+	return nil
+}
+
+func (t TLSConfig) validate() error {
+	bad := func(key string, v any, rule string) error { return fmt.Errorf("%s = %v: %s", key, v, rule) }
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
+		return bad("tls.cert_file", t.CertFile, "tls.cert_file and tls.key_file go together")
+	case t.CertFile != "" && len(t.ACME.Domains) > 0:
+		return bad("tls.acme.domains", t.ACME.Domains, "use either tls.cert_file/tls.key_file or tls.acme, not both")
+	case len(t.ACME.Domains) > 0 && !strings.Contains(t.ACME.Email, "@"):
+		return bad("tls.acme.email", t.ACME.Email, "Let's Encrypt needs a contact address for expiry notices")
+	}
+	for _, d := range t.ACME.Domains {
+		if d == "" || strings.ContainsAny(d, "/: ") || net.ParseIP(d) != nil {
+			return bad("tls.acme.domains", d, "each entry is a DNS name, such as chat.example.com")
+		}
+	}
+	if t.RedirectAddr != "" {
+		if _, _, err := net.SplitHostPort(t.RedirectAddr); err != nil {
+			return bad("tls.redirect_addr", t.RedirectAddr, "want HOST:PORT, such as :80, or empty for none")
+		}
 	}
 	return nil
 }

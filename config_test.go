@@ -24,8 +24,9 @@ func TestConfig_FileDocumentsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range configKeys(t) {
-		leaf := key[strings.LastIndex(key, ".")+1:]
-		if !strings.Contains(string(raw), "\n  "+leaf+":") {
+		parts := strings.Split(key, ".")
+		indent := strings.Repeat("  ", len(parts)-1)
+		if !strings.Contains(string(raw), "\n"+indent+parts[len(parts)-1]+":") {
 			t.Errorf("config.yaml does not document %s", key)
 		}
 	}

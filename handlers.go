@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -22,6 +23,15 @@ func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.handleWebSocket)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.cfg.Metrics.Enabled {
+		var allow []*net.IPNet
+		for _, a := range s.cfg.Metrics.Allow {
+			n, _ := parseCIDROrIP(a) // validated with the config
+			allow = append(allow, n)
+		}
+		mux.Handle("GET /metrics", s.metrics.handler(allow))
+	}
 	// Tutorial clients connect to the bare host, so an upgrade request to
 	// any path outside /ws is accepted too; everything else is the page.
 	page := http.FileServerFS(s.static)
@@ -31,6 +41,9 @@ func (s *server) routes() http.Handler {
 			return
 		}
 		setPageHeaders(w.Header())
+		if s.tls != nil {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		page.ServeHTTP(w, r)
 	})
 	return mux
@@ -55,6 +68,21 @@ func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+}
+
+// handleReadyz says whether this server takes new work: the store answers
+// and shutdown has not begun.
+func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	status, body := http.StatusOK, map[string]string{"status": "ready"}
+	if s.shuttingDown.Load() {
+		status, body = http.StatusServiceUnavailable, map[string]string{"status": "shutting down"}
+	} else if err := s.store.Ping(); err != nil {
+		status, body = http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()}
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(body)
 }
 
 func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +145,7 @@ func (s *server) wireMelody() {
 			// with a silent gap. Disconnect it instead; it resumes with its
 			// token and fetches what it missed.
 			if !c.dropped.Load() {
+				s.metrics.slowConsumers.Inc()
 				s.log.Warn("slow consumer disconnected", "client", c.id, "user", userName(c), "ip", c.ip,
 					"total", s.slowConsumers.Add(1))
 			}
@@ -165,6 +194,8 @@ func (s *server) messageHandlers() map[string]handler {
 		"history":        {fn: s.handleHistory, auth: true},
 		"rooms":          {fn: s.handleRooms, auth: true},
 		"read":           {fn: s.handleRead, auth: true},
+		"resetLink":      {fn: s.handleResetLink, auth: true},
+		"resetPassword":  {fn: s.handleResetPassword},
 	}
 }
 
@@ -228,14 +259,15 @@ func (s *server) dispatch(c *client, msg []byte) {
 // rate_limited; a client that keeps pushing runs out of strikes and is
 // disconnected with 1008.
 func (s *server) allowFrame(c *client, message bool) *protoError {
-	lim, what := c.limits.frames, "Too many requests; slow down"
+	lim, what, kind := c.limits.frames, "Too many requests; slow down", "frames"
 	if message {
-		lim, what = c.limits.messages, "Too many messages; slow down"
+		lim, what, kind = c.limits.messages, "Too many messages; slow down", "messages"
 	}
 	now := time.Now()
 	if lim.AllowN(now, 1) {
 		return nil
 	}
+	s.metrics.rateLimited.WithLabelValues(kind).Inc()
 	if !c.limits.strikes.AllowN(now, 1) {
 		s.log.Warn("rate limit abuse; connection closed with 1008", "client", c.id, "user", userName(c), "ip", c.ip)
 		dropClient(c, websocket.ClosePolicyViolation, "rate limit exceeded", &s.background)
@@ -324,6 +356,12 @@ func (s *server) handleAuth(ctx context.Context, c *client, f Frame) error {
 		}
 	}
 
+	return s.completeSignIn(c, user, token, tokHash, expires, created, d.Token != "")
+}
+
+// completeSignIn attaches a connection to its user and answers
+// authenticated: the first connection of a user brings them online.
+func (s *server) completeSignIn(c *client, user User, token string, tokHash []byte, expires time.Time, created, resumed bool) error {
 	rooms, err := s.store.UserRooms(user.ID)
 	if err != nil {
 		return err
@@ -353,7 +391,7 @@ func (s *server) handleAuth(ctx context.Context, c *client, f Frame) error {
 	}
 	hello := marshalFrame("authenticated", authenticatedData{
 		ClientID: c.id, UserID: a.idString(), Username: a.Name, Token: token, ExpiresAt: formatTime(expires),
-		Created: created, OnlineUsers: online, Rooms: infos, Unread: unreadInfos,
+		Created: created, IsAdmin: user.Admin, OnlineUsers: online, Rooms: infos, Unread: unreadInfos,
 	})
 	if first := s.hub.Attach(c, roomIDs, hello); first {
 		peers, err := s.store.DirectPeers(a.ID)
@@ -362,8 +400,83 @@ func (s *server) handleAuth(ctx context.Context, c *client, f Frame) error {
 		}
 		s.hub.BroadcastPresence(a, roomIDs, peers, marshalFrame("userOnline", a.ref()))
 	}
-	s.log.Info("signed in", "user", a.Name, "client", c.id, "ip", c.ip, "created", created, "resumed", d.Token != "")
+	s.log.Info("signed in", "user", a.Name, "client", c.id, "ip", c.ip, "created", created, "resumed", resumed)
 	return nil
+}
+
+// handleResetLink lets an admin issue a one-time sign-in link for a user
+// who forgot their password.
+func (s *server) handleResetLink(ctx context.Context, c *client, f Frame) error {
+	var d struct {
+		Username string `json:"username"`
+	}
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	me, err := s.store.UserByID(c.user.Load().ID)
+	if err != nil {
+		return err
+	}
+	if !me.Admin {
+		return errorf(codeForbidden, "Only an admin can issue reset links")
+	}
+	if err := checkUsername(d.Username); err != nil {
+		return err
+	}
+	url, expires, err := s.admin.ResetLink(ctx, d.Username)
+	var ae *adminError
+	if errors.As(err, &ae) {
+		return errorf(codeUserNotFound, "User not found")
+	} else if err != nil {
+		return err
+	}
+	s.log.Info("reset link issued", "admin", me.Name, "user", d.Username)
+	c.send(marshalFrame("resetLink", resetLinkData{Username: d.Username, URL: url, ExpiresAt: formatTime(expires)}))
+	return nil
+}
+
+// handleResetPassword redeems a one-time link: it sets the new password,
+// signs the user out everywhere else, and signs this connection in.
+func (s *server) handleResetPassword(ctx context.Context, c *client, f Frame) error {
+	if c.user.Load() != nil {
+		return errorf(codeAlreadyAuthenticated, "Already signed in as %s", userName(c))
+	}
+	var d struct {
+		ResetToken  string `json:"resetToken"`
+		NewPassword string `json:"newPassword"`
+	}
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	if n := len([]rune(d.NewPassword)); n < minPasswordLen || len(d.NewPassword) > maxPasswordBytes {
+		return errorf(codeInvalidPassword, "New password must be %d characters to %d bytes", minPasswordLen, maxPasswordBytes)
+	}
+	if blocked, wait := s.failedByIP.Blocked(c.ip); blocked {
+		return rateLimited("Too many failed sign-ins from your address; try again later", wait)
+	}
+	hash, err := s.hasher.Hash(ctx, d.NewPassword)
+	if err != nil {
+		return err
+	}
+	token, tokHash := newToken()
+	now := s.now()
+	expires := now.Add(s.cfg.Auth.SessionTTL)
+	user, err := s.store.RedeemResetToken(hashToken(d.ResetToken), hash, tokHash, now, expires)
+	if errors.Is(err, ErrNotFound) {
+		s.failedByIP.Spend(c.ip)
+		return errorf(codeAuthFailed, "This link is used up or expired; ask an admin for a new one")
+	} else if err != nil {
+		return err
+	}
+	s.signOutAll(user.ID, "password reset")
+	s.log.Info("password reset through a one-time link", "user", user.Name, "ip", c.ip)
+	return s.completeSignIn(c, user, token, tokHash, expires, false, false)
+}
+
+// signOutAll signs out every connection of a user (their tokens were
+// revoked).
+func (s *server) signOutAll(userID uint64, reason string) {
+	s.signOut(userID, func(*client) bool { return true }, reason)
 }
 
 // signIn checks a username and password, registering the name when it is
@@ -404,6 +517,7 @@ func (s *server) signIn(ctx context.Context, c *client, username, password strin
 			return User{}, false, errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
 		}
 		if blocked, wait := s.signupsByIP.Blocked(c.ip); blocked {
+			s.metrics.rateLimited.WithLabelValues("signup").Inc()
 			return User{}, false, rateLimited("Too many new accounts from your address; try again later", wait)
 		}
 		hash, err := s.hasher.Hash(ctx, password)
@@ -442,9 +556,11 @@ func (s *server) signIn(ctx context.Context, c *client, username, password strin
 // username has used up its failed attempts.
 func (s *server) loginThrottled(ip, usernameKey string) error {
 	if blocked, wait := s.failedByIP.Blocked(ip); blocked {
+		s.metrics.rateLimited.WithLabelValues("login").Inc()
 		return rateLimited("Too many failed sign-ins from your address; try again later", wait)
 	}
 	if blocked, wait := s.failedByUser.Blocked(usernameKey); blocked {
+		s.metrics.rateLimited.WithLabelValues("login").Inc()
 		return rateLimited("Too many failed sign-ins for this username; try again later", wait)
 	}
 	return nil
@@ -486,7 +602,7 @@ func (s *server) handleChangePassword(ctx context.Context, c *client, f Frame) e
 	token, tokHash := newToken()
 	now := s.now()
 	expires := now.Add(s.cfg.Auth.SessionTTL)
-	if err := s.store.ChangePassword(a.ID, hash, tokHash, now, expires); err != nil {
+	if err := s.store.SetPassword(a.ID, hash, tokHash, now, expires); err != nil {
 		return err
 	}
 	old := c.tokenHash
@@ -548,6 +664,7 @@ func (s *server) handleJoin(ctx context.Context, c *client, f Frame) error {
 	case errors.Is(err, ErrTooManyRooms):
 		return errorf(codeLimitReached, "You are a member of %d rooms, the most this server allows; leave one first", s.cfg.Limits.RoomsPerUser)
 	case errors.Is(err, ErrCreateNotAllowed):
+		s.metrics.rateLimited.WithLabelValues("rooms").Inc()
 		return rateLimited(fmt.Sprintf("You have created %d rooms in the last hour; join an existing room or try again later",
 			s.cfg.Limits.RoomsCreatedPerHour), wait)
 	case err != nil:
@@ -719,15 +836,17 @@ func (s *server) findUser(id, name string) (User, error) {
 // goroutine in commit order, so every connection sees a conversation's
 // messages in id order. The sender's own copy is its acknowledgement.
 func (s *server) deliver(msgs []Message) {
+	n := 0
 	for _, m := range msgs {
 		mf := toMessageFrame(m)
 		if m.IsDirect() {
-			s.hub.SendUser(m.TargetID, marshalFrame("privateMessage", mf))
-			s.hub.SendUser(m.SenderID, marshalFrame("privateMessageSent", mf))
+			n += s.hub.SendUser(m.TargetID, marshalFrame("privateMessage", mf))
+			n += s.hub.SendUser(m.SenderID, marshalFrame("privateMessageSent", mf))
 			continue
 		}
-		s.hub.Broadcast(m.RoomID, marshalFrame("message", mf), 0)
+		n += s.hub.Broadcast(m.RoomID, marshalFrame("message", mf), 0)
 	}
+	s.metrics.deliveries.Add(float64(n))
 }
 
 func (s *server) handleTyping(ctx context.Context, c *client, f Frame) error {

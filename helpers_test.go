@@ -94,7 +94,13 @@ func (ts *testServer) start() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts.srv, ts.addr, ts.cancel, ts.done = srv, ln.Addr().String(), cancel, make(chan error, 1)
-	go func() { ts.done <- srv.serve(ctx, ln) }()
+	ready := make(chan struct{})
+	go func() { ts.done <- srv.serve(ctx, ln, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-ts.done:
+		ts.t.Fatalf("serve: %v", err)
+	}
 }
 
 // Stop shuts the server down gracefully and waits for it; it is safe to

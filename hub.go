@@ -200,31 +200,42 @@ func (h *Hub) IsMember(userID uint64, room string) bool {
 }
 
 // Broadcast writes a frame, marshalled once, to every connection
-// subscribed to room except those of user except (0 excludes nobody).
-// Its cost grows with the room, not with the server.
-func (h *Hub) Broadcast(room string, frame []byte, except uint64) {
+// subscribed to room except those of user except (0 excludes nobody), and
+// returns how many it wrote to. Its cost grows with the room, not with
+// the server.
+func (h *Hub) Broadcast(room string, frame []byte, except uint64) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	n := 0
 	for c := range h.rooms[room] {
 		if except == 0 || c.user.Load().ID != except {
 			c.send(frame)
+			n++
 		}
 	}
+	return n
 }
 
-// SendUser writes a frame to every connection of a user; it reports
-// whether the user had any.
-func (h *Hub) SendUser(userID uint64, frame []byte) bool {
+// SendUser writes a frame to every connection of a user and returns how
+// many it wrote to.
+func (h *Hub) SendUser(userID uint64, frame []byte) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	p := h.users[userID]
 	if p == nil {
-		return false
+		return 0
 	}
 	for c := range p.conns {
 		c.send(frame)
 	}
-	return true
+	return len(p.conns)
+}
+
+// OnlineCount is how many users have at least one connection.
+func (h *Hub) OnlineCount() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users)
 }
 
 // BroadcastPresence announces a user's presence change. While few users

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"errors"
 	"flag"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/olahol/melody"
+	"golang.org/x/crypto/acme/autocert"
 )
 
 //go:embed static
@@ -29,7 +31,7 @@ var embeddedStatic embed.FS
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	var usage usageError
 	switch {
@@ -52,14 +54,18 @@ func (e usageError) Error() string { return e.msg }
 const usageText = `Usage: parley [command] [flags]
 
 Commands:
-  serve     run the chat server (the default when no command is given)
-  help      show this help
+  serve            run the chat server (the default when no command is given)
+  backup FILE      write a consistent copy of the database, even while it serves
+  restore FILE     replace the database with a backup (the server must be stopped)
+  user ...         add, passwd, rm, list, admin, reset: manage accounts
+  version          print the version and commit
+  help             show this help
 
-Run "parley serve -h" for the server's flags.
+Run "parley COMMAND -h" for a command's flags.
 `
 
 // run is the whole program; main only wires the process to it.
-func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -67,7 +73,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	switch cmd {
 	case "serve":
 		return runServe(ctx, args, environ, stdout, stderr)
-	case "help":
+	case "backup":
+		return runBackup(ctx, args, environ, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args, environ, stdout, stderr)
+	case "user":
+		return runUser(ctx, args, environ, stdin, stdout, stderr)
+	case "version":
+		return runVersion(args, stdout, stderr)
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usageText)
 		return nil
 	default:
@@ -121,17 +135,22 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		srv.closeStore()
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
 	}
-	fmt.Fprintf(stdout, "parley is running: open %s in your browser (database %s)\n", displayURL(ln.Addr()), cfg.DB.Path)
-	return srv.serve(ctx, ln)
+	return srv.serve(ctx, ln, func() {
+		fmt.Fprintf(stdout, "parley is running: open %s in your browser (database %s)\n", displayURL(ln.Addr(), srv.tls != nil), cfg.DB.Path)
+	})
 }
 
 // displayURL is the address a person on this machine can open.
-func displayURL(addr net.Addr) string {
+func displayURL(addr net.Addr, tls bool) string {
 	host, port, _ := net.SplitHostPort(addr.String())
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port) + "/"
 }
 
 // server is the running program's state: configuration, store, hub and
@@ -143,9 +162,13 @@ type server struct {
 	hub      *Hub
 	melody   *melody.Melody
 	hasher   *passwordHasher
+	admin    *admin
+	metrics  *metrics
 	handlers map[string]handler
 	static   fs.FS
 	proxies  []*net.IPNet
+	tls      *tls.Config // nil: plain HTTP
+	acme     *autocert.Manager
 	now      func() time.Time
 
 	// ctx is cancelled when shutdown has finished with the connections.
@@ -163,9 +186,11 @@ type server struct {
 
 	slowConsumers atomic.Int64 // connections dropped for a full send buffer
 	warnedXFF     atomic.Bool  // logged once: X-Forwarded-For from an untrusted peer
+	shuttingDown  atomic.Bool  // /readyz answers 503 once set
 
-	mu      sync.Mutex // guards clients
-	clients map[*client]struct{}
+	mu           sync.Mutex // guards clients and the addresses below
+	clients      map[*client]struct{}
+	redirectAddr string // where the HTTP-to-HTTPS redirect listens, once it does
 }
 
 // newServer opens the store and wires everything; serve runs it.
@@ -189,17 +214,25 @@ func newServer(cfg Config, logger *slog.Logger) (*server, error) {
 		n, _ := parseCIDROrIP(p) // validated with the config
 		s.proxies = append(s.proxies, n)
 	}
+	var err error
+	if s.tls, s.acme, err = newTLSConfig(cfg); err != nil {
+		return nil, err
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.metrics = newMetrics(s)
 	store, err := OpenStore(cfg.DB.Path, StoreOptions{
 		LockTimeout:    cfg.DB.LockTimeout,
 		HistoryPerRoom: cfg.History.PerRoom,
 		OnCommit:       s.deliver,
+		ObserveCommit:  s.metrics.observeCommit,
 		Logger:         logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.store = store
+	s.admin = &admin{store: store, hasher: s.hasher, now: s.now, publicURL: publicURL(cfg),
+		resetTTL: cfg.Auth.ResetTTL, signOut: s.signOutAll}
 	s.handlers = s.messageHandlers()
 	s.melody = newMelody(cfg, sameOrAllowedOrigin(cfg.Server.AllowedOrigins))
 	s.wireMelody()
@@ -219,17 +252,51 @@ func (s *server) closeStore() {
 
 // serve answers on ln until ctx is cancelled, then shuts down: stop
 // accepting, close every connection with 1001, let in-flight handlers and
-// commits finish, close the store.
-func (s *server) serve(ctx context.Context, ln net.Listener) error {
+// commits finish, close the store. Beside ln it runs the HTTP-to-HTTPS
+// redirect (with TLS), the admin socket, and the retention janitor;
+// onReady runs once all of them listen.
+func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) error {
+	errLog := slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)
 	httpSrv := &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
+		ErrorLog:          errLog,
+	}
+	var aux []*http.Server // servers shut down along with the main one
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+		if s.cfg.TLS.RedirectAddr != "" {
+			rln, err := net.Listen("tcp", s.cfg.TLS.RedirectAddr)
+			if err != nil {
+				ln.Close()
+				s.closeStore()
+				return fmt.Errorf("listen for the HTTP-to-HTTPS redirect on %s: %w", s.cfg.TLS.RedirectAddr, err)
+			}
+			s.mu.Lock()
+			s.redirectAddr = rln.Addr().String()
+			s.mu.Unlock()
+			redirect := &http.Server{Handler: s.redirectHandler(ln.Addr()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+			aux = append(aux, redirect)
+			go s.serveAux(redirect, rln, "redirect")
+			s.log.Info("redirecting HTTP to HTTPS", "addr", rln.Addr().String())
+		}
+	}
+	if aln, err := listenAdmin(adminSocketPath(s.cfg.DB.Path)); err != nil {
+		s.log.Warn("no admin socket: parley backup and parley user will not reach this server", "err", err)
+	} else {
+		adminSrv := &http.Server{Handler: adminRoutes(s.admin, s.log.With("component", "admin")), ErrorLog: errLog}
+		aux = append(aux, adminSrv)
+		go s.serveAux(adminSrv, aln, "admin")
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	s.log.Info("serving", "addr", ln.Addr().String(), "db", s.cfg.DB.Path)
+	janitorDone := make(chan struct{})
+	go func() { defer close(janitorDone); s.janitor(s.ctx) }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "db", s.cfg.DB.Path, "tls", s.tls != nil)
+	if onReady != nil {
+		onReady()
+	}
 
 	var err error
 	select {
@@ -238,10 +305,13 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		err = fmt.Errorf("serve http: %w", err)
 	}
 	s.log.Info("shutting down")
+	s.shuttingDown.Store(true)
 	deadline, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
 	defer cancel()
-	if shutErr := httpSrv.Shutdown(deadline); shutErr != nil {
-		s.log.Warn("http shutdown", "err", shutErr)
+	for _, srv := range append(aux, httpSrv) {
+		if shutErr := srv.Shutdown(deadline); shutErr != nil {
+			s.log.Warn("http shutdown", "err", shutErr)
+		}
 	}
 	_ = s.melody.CloseWithMsg(melody.FormatCloseMessage(melody.CloseGoingAway, "server shutting down"))
 
@@ -260,9 +330,74 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.background.Wait()
 	s.cancel()
+	<-janitorDone
 	s.closeStore()
 	s.log.Info("stopped")
 	return err
+}
+
+// serveAux runs a secondary server until it is shut down.
+func (s *server) serveAux(srv *http.Server, ln net.Listener, name string) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("server stopped", "server", name, "err", err)
+	}
+}
+
+// janitorInterval is how often expired tokens and, with history.max_age,
+// old messages are deleted.
+const janitorInterval = time.Minute
+
+// janitor deletes what has expired, in short transactions, until ctx ends.
+func (s *server) janitor(ctx context.Context) {
+	tick := time.NewTicker(janitorInterval)
+	defer tick.Stop()
+	lastPurge := s.now()
+	for {
+		if s.cfg.History.MaxAge > 0 {
+			s.deleteOldMessages(ctx, s.now().Add(-s.cfg.History.MaxAge))
+		}
+		if s.now().Sub(lastPurge) >= time.Hour {
+			lastPurge = s.now()
+			if n, err := s.store.PurgeExpiredTokens(lastPurge); err != nil {
+				s.log.Warn("purge expired tokens", "err", err)
+			} else if n > 0 {
+				s.log.Info("purged expired tokens", "count", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// retentionBatch is how many old messages one transaction deletes; small
+// enough that message commits waiting behind it are not held up.
+const retentionBatch = 500
+
+func (s *server) deleteOldMessages(ctx context.Context, cutoff time.Time) {
+	total := 0
+	for ctx.Err() == nil {
+		n, err := s.store.DeleteOlderThan(cutoff, retentionBatch)
+		if err != nil {
+			s.log.Warn("delete old messages", "err", err)
+			return
+		}
+		total += n
+		if n < retentionBatch {
+			break
+		}
+	}
+	if total > 0 {
+		s.log.Info("deleted messages past history.max_age", "count", total, "max_age", s.cfg.History.MaxAge)
+	}
+}
+
+func (s *server) connectionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
 }
 
 func (s *server) trackClient(c *client, add bool) {

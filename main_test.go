@@ -19,7 +19,7 @@ func runInBackground(t *testing.T, args ...string) (url string, stop func() erro
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, nil, stdout, stderr) }()
+	go func() { done <- run(ctx, args, nil, nil, stdout, stderr) }()
 	re := regexp.MustCompile(`open (http://\S+/) in your browser`)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -83,7 +83,7 @@ func TestRun_ServesAndShutsDownGracefully(t *testing.T) {
 	c.await("message")
 
 	// A second server on the same database refuses to start.
-	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-db", db}, nil, &syncBuffer{}, &syncBuffer{})
+	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-db", db}, nil, nil, &syncBuffer{}, &syncBuffer{})
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second server: %v, want database in use", err)
 	}
@@ -124,7 +124,7 @@ func TestRun_CommandLine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stderr := &syncBuffer{}
-			err := run(context.Background(), tc.args, nil, &syncBuffer{}, stderr)
+			err := run(context.Background(), tc.args, nil, nil, &syncBuffer{}, stderr)
 			var u usageError
 			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &u) != tc.usage {
 				t.Fatalf("run %q = %v (usage error: %v), want %q (usage error: %v)", tc.args, err, errors.As(err, &u), tc.want, tc.usage)

@@ -34,6 +34,7 @@ const (
 	codeUserNotFound         = "user_not_found"
 	codeInvalidTarget        = "invalid_target"
 	codeRateLimited          = "rate_limited"
+	codeForbidden            = "forbidden"
 	codeLimitReached         = "limit_reached"
 	codeStoreUnavailable     = "store_unavailable"
 	codeInternal             = "internal"
@@ -80,6 +81,12 @@ type changePasswordData struct {
 
 type passwordChangedData struct {
 	Token     string `json:"token"`
+	ExpiresAt string `json:"expiresAt"`
+}
+
+type resetLinkData struct {
+	Username  string `json:"username"`
+	URL       string `json:"url"`
 	ExpiresAt string `json:"expiresAt"`
 }
 
@@ -162,6 +169,7 @@ type authenticatedData struct {
 	Token       string       `json:"token"`
 	ExpiresAt   string       `json:"expiresAt"`
 	Created     bool         `json:"created"`
+	IsAdmin     bool         `json:"isAdmin"`
 	OnlineUsers []userRef    `json:"onlineUsers"`
 	Rooms       []roomInfo   `json:"rooms"`
 	Unread      []unreadInfo `json:"unread"`

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,9 +20,9 @@ import (
 )
 
 // schemaVersion is the layout of the buckets below. Bump it with a
-// migration when the layout changes; a database with a higher version is
-// refused rather than misread.
-const schemaVersion = 1
+// migration in store_migrate.go when the layout changes; a database with a
+// higher version is refused rather than misread.
+const schemaVersion = 2
 
 // appName marks a bbolt file as ours, so parley never writes into some
 // other program's database.
@@ -33,24 +34,28 @@ const appName = "parley"
 //	users        userID        -> userRecord (JSON)
 //	usernames    lower(name)   -> userID
 //	tokens       sha256(token) -> tokenRecord (JSON)
+//	userTokens   userID/sha256(token) -> nil      (nested bucket per user; since v2)
+//	resets       sha256(token) -> tokenRecord     (one-time reset links; since v2)
 //	rooms        roomID        -> roomRecord (JSON)
 //	members      roomID/userID -> username        (nested bucket per room)
 //	userRooms    userID/roomID -> joinedAt        (nested bucket per user)
 //	messages     convKey/seq   -> messageRecord   (nested bucket per conversation)
 //	dmPeers      userID/peerID -> last read seq   (nested bucket per user)
 var (
-	bucketMeta      = []byte("meta")
-	bucketUsers     = []byte("users")
-	bucketUsernames = []byte("usernames")
-	bucketTokens    = []byte("tokens")
-	bucketRooms     = []byte("rooms")
-	bucketMembers   = []byte("members")
-	bucketUserRooms = []byte("userRooms")
-	bucketMessages  = []byte("messages")
-	bucketDMPeers   = []byte("dmPeers")
+	bucketMeta       = []byte("meta")
+	bucketUsers      = []byte("users")
+	bucketUsernames  = []byte("usernames")
+	bucketTokens     = []byte("tokens")
+	bucketRooms      = []byte("rooms")
+	bucketMembers    = []byte("members")
+	bucketUserRooms  = []byte("userRooms")
+	bucketMessages   = []byte("messages")
+	bucketDMPeers    = []byte("dmPeers")
+	bucketUserTokens = []byte("userTokens")
+	bucketResets     = []byte("resets")
 
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketUsernames, bucketTokens, bucketRooms,
-		bucketMembers, bucketUserRooms, bucketMessages, bucketDMPeers}
+		bucketMembers, bucketUserRooms, bucketMessages, bucketDMPeers, bucketUserTokens, bucketResets}
 
 	keyApp    = []byte("app")
 	keySchema = []byte("schema")
@@ -77,6 +82,7 @@ type User struct {
 	PasswordHash string
 	CreatedAt    time.Time
 	Admin        bool
+	Deleted      bool
 }
 
 // Room is a room's metadata.
@@ -126,7 +132,10 @@ type StoreOptions struct {
 	// messages of each committed batch, in commit order, before any waiting
 	// AppendMessage returns. It must not block.
 	OnCommit func([]Message)
-	Logger   *slog.Logger
+	// ObserveCommit, when set, is told of every message commit: the
+	// batch, how long the transaction took, and whether it failed.
+	ObserveCommit func(batch []Message, took time.Duration, err error)
+	Logger        *slog.Logger
 }
 
 // Store persists users, sessions, rooms, memberships and messages in one
@@ -168,7 +177,10 @@ func OpenStore(path string, opts StoreOptions) (_ *Store, err error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	// A generous initial mapping means the file rarely needs remapping as
+	// it grows; a remap waits for open read transactions (a running
+	// backup, say). It reserves address space, not memory.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, InitialMmapSize: 256 << 20})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("open store %s: %w (is parley already running?)", path, ErrDatabaseInUse)
@@ -188,7 +200,7 @@ func OpenStore(path string, opts StoreOptions) (_ *Store, err error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := s.init(); err != nil {
+	if err := s.init(path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -196,12 +208,15 @@ func OpenStore(path string, opts StoreOptions) (_ *Store, err error) {
 	return s, nil
 }
 
-// verify checks the file's structure before anything reads it: a file
-// shorter than its own page count says (truncated), or pages that do not
-// link up (corrupted), are refused rather than served until they crash
-// the server. It reads every page, which takes a fraction of a second for
-// hundreds of MiB once they are in the page cache.
-func (s *Store) verify(path string) error {
+// verify checks the file's structure before anything reads it.
+func (s *Store) verify(path string) error { return verifyStructure(s.db, path) }
+
+// verifyStructure refuses a file shorter than its own page count says
+// (truncated) or whose pages do not link up (corrupted), rather than
+// serving it until it crashes the server. It reads every page, which takes
+// a fraction of a second for hundreds of MiB once they are in the page
+// cache.
+func verifyStructure(db *bolt.DB, path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -209,7 +224,7 @@ func (s *Store) verify(path string) error {
 	corrupted := func(why any) error {
 		return fmt.Errorf("%w: the database is corrupted (%v); restore it from a backup", ErrNotParleyDB, why)
 	}
-	return s.db.View(func(tx *bolt.Tx) error {
+	return db.View(func(tx *bolt.Tx) error {
 		if tx.Size() > fi.Size() {
 			return fmt.Errorf("%w: the database is truncated (%d bytes, want at least %d); restore it from a backup",
 				ErrNotParleyDB, fi.Size(), tx.Size())
@@ -230,6 +245,63 @@ func (s *Store) verify(path string) error {
 	})
 }
 
+// checkDatabaseFile opens a file read-only and checks that it is a sound
+// parley database this version can use (a backup, say). It never writes.
+func checkDatabaseFile(path string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: the database is corrupted (%v)", ErrNotParleyDB, r)
+		}
+	}()
+	if fi, err := os.Stat(path); err != nil {
+		return err
+	} else if fi.Size() == 0 {
+		return fmt.Errorf("%w: the file is empty", ErrNotParleyDB)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotParleyDB, err)
+	}
+	defer db.Close()
+	if err := verifyStructure(db, path); err != nil {
+		return err
+	}
+	return db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || string(meta.Get(keyApp)) != appName {
+			return fmt.Errorf("%w: it is some other program's bbolt file", ErrNotParleyDB)
+		}
+		v, err := strconv.Atoi(string(meta.Get(keySchema)))
+		if err != nil || v < 1 {
+			return fmt.Errorf("%w: unreadable schema version %q", ErrNotParleyDB, meta.Get(keySchema))
+		}
+		if v > schemaVersion {
+			return fmt.Errorf("database schema version %d is newer than this parley understands (%d)", v, schemaVersion)
+		}
+		return nil
+	})
+}
+
+// lockDatabase takes the lock a server holds on its database file (an
+// exclusive flock, as bbolt takes it) and returns its release. It fails
+// with ErrDatabaseInUse while a server runs, and works on a damaged file
+// too, so a bad database can be replaced from a backup.
+func lockDatabase(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock database %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("database %s: %w", path, ErrDatabaseInUse)
+		}
+		return nil, fmt.Errorf("lock database %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
 // walkAll reads every key and value of every bucket.
 func walkAll(tx *bolt.Tx) error {
 	var walk func(b *bolt.Bucket) error
@@ -246,10 +318,14 @@ func walkAll(tx *bolt.Tx) error {
 	return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
 }
 
-// init checks that the file is ours and at a version we understand, and
-// creates the buckets of a new database.
-func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// init checks that the file is ours and at a version we understand,
+// creates the buckets of a new database, and migrates an older one.
+func (s *Store) init(path string) error {
+	var (
+		version int
+		fresh   bool
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			empty := true
@@ -257,27 +333,44 @@ func (s *Store) init() error {
 			if !empty {
 				return fmt.Errorf("%w: it holds buckets of another program", ErrNotParleyDB)
 			}
+			fresh = true
+			return nil
+		}
+		if string(meta.Get(keyApp)) != appName {
+			return fmt.Errorf("%w: its meta bucket does not name parley", ErrNotParleyDB)
+		}
+		var err error
+		if version, err = strconv.Atoi(string(meta.Get(keySchema))); err != nil {
+			return fmt.Errorf("%w: unreadable schema version %q", ErrNotParleyDB, meta.Get(keySchema))
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case fresh:
+		return s.db.Update(func(tx *bolt.Tx) error {
 			for _, name := range allBuckets {
 				if _, err := tx.CreateBucket(name); err != nil {
 					return fmt.Errorf("create bucket %s: %w", name, err)
 				}
 			}
-			meta = tx.Bucket(bucketMeta)
+			meta := tx.Bucket(bucketMeta)
 			if err := meta.Put(keyApp, []byte(appName)); err != nil {
 				return err
 			}
 			return meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion)))
+		})
+	case version > schemaVersion:
+		return fmt.Errorf("database schema version %d is newer than this parley understands (%d); run a newer parley", version, schemaVersion)
+	case version < 1:
+		return fmt.Errorf("%w: schema version %d", ErrNotParleyDB, version)
+	case version < schemaVersion:
+		if err := s.migrate(path, version); err != nil {
+			return err
 		}
-		if string(meta.Get(keyApp)) != appName {
-			return fmt.Errorf("%w: its meta bucket does not name parley", ErrNotParleyDB)
-		}
-		v, err := strconv.Atoi(string(meta.Get(keySchema)))
-		if err != nil {
-			return fmt.Errorf("%w: unreadable schema version %q", ErrNotParleyDB, meta.Get(keySchema))
-		}
-		if v > schemaVersion {
-			return fmt.Errorf("database schema version %d is newer than this parley understands (%d); run a newer parley", v, schemaVersion)
-		}
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("%w: bucket %s is missing", ErrNotParleyDB, name)
@@ -320,6 +413,25 @@ func (s *Store) Ping() error {
 	})
 }
 
+// Backup writes a consistent snapshot of the whole database to w, taken
+// in one read transaction while writes go on, and returns its size.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Size is the database's size in bytes.
+func (s *Store) Size() int64 {
+	var n int64
+	_ = s.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
 // update runs fn in a write transaction and marks commit failures as
 // ErrUnavailable; errors fn itself returns pass through unchanged.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
@@ -340,339 +452,6 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 		return ErrStoreClosed
 	}
 	return err
-}
-
-// --- users ---
-
-type userRecord struct {
-	Name         string    `json:"name"`
-	PasswordHash string    `json:"passwordHash"`
-	CreatedAt    time.Time `json:"createdAt"`
-	Admin        bool      `json:"admin,omitempty"`
-}
-
-// CreateUser adds an account. Names are unique ignoring case. The first
-// account of a database is its admin.
-func (s *Store) CreateUser(name, passwordHash string, now time.Time) (User, error) {
-	var u User
-	err := s.update(func(tx *bolt.Tx) error {
-		names := tx.Bucket(bucketUsernames)
-		lower := []byte(strings.ToLower(name))
-		if names.Get(lower) != nil {
-			return ErrUsernameTaken
-		}
-		users := tx.Bucket(bucketUsers)
-		id, err := users.NextSequence()
-		if err != nil {
-			return err
-		}
-		rec := userRecord{Name: name, PasswordHash: passwordHash, CreatedAt: now.UTC(), Admin: id == 1}
-		if err := putJSON(users, u64key(id), rec); err != nil {
-			return err
-		}
-		if err := names.Put(lower, u64key(id)); err != nil {
-			return err
-		}
-		u = rec.user(id)
-		return nil
-	})
-	return u, err
-}
-
-// UserByName finds an account by name, ignoring case.
-func (s *Store) UserByName(name string) (User, error) {
-	var u User
-	err := s.view(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketUsernames).Get([]byte(strings.ToLower(name)))
-		if id == nil {
-			return ErrNotFound
-		}
-		var err error
-		u, err = getUser(tx, binary.BigEndian.Uint64(id))
-		return err
-	})
-	return u, err
-}
-
-// UserByID finds an account by id.
-func (s *Store) UserByID(id uint64) (User, error) {
-	var u User
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		u, err = getUser(tx, id)
-		return err
-	})
-	return u, err
-}
-
-func getUser(tx *bolt.Tx, id uint64) (User, error) {
-	var rec userRecord
-	v := tx.Bucket(bucketUsers).Get(u64key(id))
-	if v == nil {
-		return User{}, ErrNotFound
-	}
-	if err := json.Unmarshal(v, &rec); err != nil {
-		return User{}, fmt.Errorf("decode user %d: %w", id, err)
-	}
-	return rec.user(id), nil
-}
-
-func (r userRecord) user(id uint64) User {
-	return User{ID: id, Name: r.Name, PasswordHash: r.PasswordHash, CreatedAt: r.CreatedAt, Admin: r.Admin}
-}
-
-// --- sign-in tokens ---
-
-type tokenRecord struct {
-	UserID    uint64    `json:"userId"`
-	CreatedAt time.Time `json:"createdAt"`
-	ExpiresAt time.Time `json:"expiresAt"`
-}
-
-// CreateToken stores a sign-in token by its hash; the token itself is
-// never stored.
-func (s *Store) CreateToken(hash []byte, userID uint64, now, expires time.Time) error {
-	return s.update(func(tx *bolt.Tx) error {
-		return putJSON(tx.Bucket(bucketTokens), hash, tokenRecord{UserID: userID, CreatedAt: now.UTC(), ExpiresAt: expires.UTC()})
-	})
-}
-
-// TokenUser returns the account a token hash signs in and when the token
-// expires. Unknown and expired tokens are ErrNotFound.
-func (s *Store) TokenUser(hash []byte, now time.Time) (User, time.Time, error) {
-	var (
-		u   User
-		rec tokenRecord
-	)
-	err := s.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketTokens).Get(hash)
-		if v == nil {
-			return ErrNotFound
-		}
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("decode token: %w", err)
-		}
-		if !now.Before(rec.ExpiresAt) {
-			return ErrNotFound
-		}
-		var err error
-		u, err = getUser(tx, rec.UserID)
-		return err
-	})
-	return u, rec.ExpiresAt, err
-}
-
-// DeleteToken revokes one token. Revoking an unknown token is not an error.
-func (s *Store) DeleteToken(hash []byte) error {
-	return s.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTokens).Delete(hash)
-	})
-}
-
-// ChangePassword sets a user's password hash, revokes every token of the
-// user, and stores newToken in their place, all in one transaction.
-func (s *Store) ChangePassword(userID uint64, passwordHash string, newToken []byte, now, expires time.Time) error {
-	return s.update(func(tx *bolt.Tx) error {
-		users := tx.Bucket(bucketUsers)
-		var rec userRecord
-		v := users.Get(u64key(userID))
-		if v == nil {
-			return ErrNotFound
-		}
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("decode user %d: %w", userID, err)
-		}
-		rec.PasswordHash = passwordHash
-		if err := putJSON(users, u64key(userID), rec); err != nil {
-			return err
-		}
-		tokens := tx.Bucket(bucketTokens)
-		c := tokens.Cursor()
-		for k, v := c.First(); k != nil; {
-			var t tokenRecord
-			if json.Unmarshal(v, &t) == nil && t.UserID != userID {
-				k, v = c.Next()
-				continue
-			}
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			k, v = c.Seek(k)
-		}
-		return putJSON(tokens, newToken, tokenRecord{UserID: userID, CreatedAt: now.UTC(), ExpiresAt: expires.UTC()})
-	})
-}
-
-// PurgeExpiredTokens deletes tokens that expired before now and returns
-// how many it deleted.
-func (s *Store) PurgeExpiredTokens(now time.Time) (int, error) {
-	n := 0
-	err := s.update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketTokens).Cursor()
-		for k, v := c.First(); k != nil; {
-			var rec tokenRecord
-			if json.Unmarshal(v, &rec) == nil && now.Before(rec.ExpiresAt) {
-				k, v = c.Next()
-				continue
-			}
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			n++
-			// Delete moves the cursor; look up the successor afresh.
-			k, v = c.Seek(k)
-		}
-		return nil
-	})
-	return n, err
-}
-
-// --- rooms and membership ---
-
-type roomRecord struct {
-	CreatedAt     time.Time `json:"createdAt"`
-	CreatedBy     uint64    `json:"createdBy"`
-	LastMessageAt time.Time `json:"lastMessageAt,omitzero"`
-	MemberCount   int       `json:"memberCount"`
-}
-
-func (r roomRecord) room(id string) Room {
-	return Room{ID: id, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, LastMessageAt: r.LastMessageAt, MemberCount: r.MemberCount}
-}
-
-// JoinRoom makes the user a member of the room, creating the room when it
-// does not exist. Joining a room twice changes nothing. Within lim, it
-// fails with ErrTooManyRooms or ErrCreateNotAllowed.
-func (s *Store) JoinRoom(roomID string, user Member, now time.Time, lim JoinLimits) (JoinResult, error) {
-	var res JoinResult
-	err := s.update(func(tx *bolt.Tx) error {
-		rooms := tx.Bucket(bucketRooms)
-		var rec roomRecord
-		if v := rooms.Get([]byte(roomID)); v != nil {
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode room %s: %w", roomID, err)
-			}
-		} else {
-			rec = roomRecord{CreatedAt: now.UTC(), CreatedBy: user.UserID}
-			res.Created = true
-		}
-		uid := u64key(user.UserID)
-		if existing := tx.Bucket(bucketMembers).Bucket([]byte(roomID)); existing != nil && existing.Get(uid) != nil {
-			res.Room = rec.room(roomID)
-			return nil
-		}
-		mine, err := tx.Bucket(bucketUserRooms).CreateBucketIfNotExists(uid)
-		if err != nil {
-			return err
-		}
-		if lim.MaxRooms > 0 && mine.Stats().KeyN >= lim.MaxRooms {
-			return ErrTooManyRooms
-		}
-		if res.Created && lim.NoCreate {
-			return ErrCreateNotAllowed
-		}
-		members, err := tx.Bucket(bucketMembers).CreateBucketIfNotExists([]byte(roomID))
-		if err != nil {
-			return err
-		}
-		res.NewMember = true
-		rec.MemberCount++
-		if err := members.Put(uid, []byte(user.Name)); err != nil {
-			return err
-		}
-		if err := mine.Put([]byte(roomID), []byte(now.UTC().Format(time.RFC3339Nano))); err != nil {
-			return err
-		}
-		res.Room = rec.room(roomID)
-		return putJSON(rooms, []byte(roomID), rec)
-	})
-	return res, err
-}
-
-// LeaveRoom ends the user's membership. It reports whether the user was a
-// member. The room and its history stay.
-func (s *Store) LeaveRoom(roomID string, userID uint64) (bool, error) {
-	was := false
-	err := s.update(func(tx *bolt.Tx) error {
-		members := tx.Bucket(bucketMembers).Bucket([]byte(roomID))
-		uid := u64key(userID)
-		if members == nil || members.Get(uid) == nil {
-			return nil
-		}
-		was = true
-		if err := members.Delete(uid); err != nil {
-			return err
-		}
-		if mine := tx.Bucket(bucketUserRooms).Bucket(uid); mine != nil {
-			if err := mine.Delete([]byte(roomID)); err != nil {
-				return err
-			}
-		}
-		rooms := tx.Bucket(bucketRooms)
-		var rec roomRecord
-		if v := rooms.Get([]byte(roomID)); v != nil {
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode room %s: %w", roomID, err)
-			}
-			rec.MemberCount--
-			return putJSON(rooms, []byte(roomID), rec)
-		}
-		return nil
-	})
-	return was, err
-}
-
-// UserRooms lists the rooms the user belongs to, by room id.
-func (s *Store) UserRooms(userID uint64) ([]Room, error) {
-	var out []Room
-	err := s.view(func(tx *bolt.Tx) error {
-		mine := tx.Bucket(bucketUserRooms).Bucket(u64key(userID))
-		if mine == nil {
-			return nil
-		}
-		rooms := tx.Bucket(bucketRooms)
-		return mine.ForEach(func(k, _ []byte) error {
-			var rec roomRecord
-			if err := json.Unmarshal(rooms.Get(k), &rec); err != nil {
-				return fmt.Errorf("decode room %s: %w", k, err)
-			}
-			out = append(out, rec.room(string(k)))
-			return nil
-		})
-	})
-	return out, err
-}
-
-// Rooms lists every room, by room id.
-func (s *Store) Rooms() ([]Room, error) {
-	var out []Room
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRooms).ForEach(func(k, v []byte) error {
-			var rec roomRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode room %s: %w", k, err)
-			}
-			out = append(out, rec.room(string(k)))
-			return nil
-		})
-	})
-	return out, err
-}
-
-// RoomMembers lists a room's members in id order; an unknown room has none.
-func (s *Store) RoomMembers(roomID string) ([]Member, error) {
-	var out []Member
-	err := s.view(func(tx *bolt.Tx) error {
-		members := tx.Bucket(bucketMembers).Bucket([]byte(roomID))
-		if members == nil {
-			return nil
-		}
-		return members.ForEach(func(k, v []byte) error {
-			out = append(out, Member{UserID: binary.BigEndian.Uint64(k), Name: string(v)})
-			return nil
-		})
-	})
-	return out, err
 }
 
 // --- encoding helpers ---

@@ -116,6 +116,8 @@ func (s *Store) commitBatch(batch []*appendRequest) {
 		}
 		return nil
 	})
+	took := time.Since(start)
+	var committed []Message
 	if err != nil {
 		err = fmt.Errorf("%w: commit %d messages: %w", ErrUnavailable, len(batch), err)
 		s.log.Error("message commit failed", "messages", len(batch), "err", err)
@@ -123,16 +125,18 @@ func (s *Store) commitBatch(batch []*appendRequest) {
 			errs[i] = err
 		}
 	} else {
-		s.log.Debug("messages committed", "messages", len(batch), "took", time.Since(start))
-		if s.opts.OnCommit != nil {
-			committed := make([]Message, 0, len(batch))
-			for i, r := range batch {
-				if errs[i] == nil {
-					committed = append(committed, r.msg)
-				}
+		committed = make([]Message, 0, len(batch))
+		for i, r := range batch {
+			if errs[i] == nil {
+				committed = append(committed, r.msg)
 			}
+		}
+		if s.opts.OnCommit != nil {
 			s.opts.OnCommit(committed)
 		}
+	}
+	if s.opts.ObserveCommit != nil {
+		s.opts.ObserveCommit(committed, took, err)
 	}
 	for i, r := range batch {
 		r.done <- errs[i]
@@ -363,4 +367,36 @@ func (s *Store) DirectPeers(user uint64) ([]uint64, error) {
 		})
 	})
 	return out, err
+}
+
+// DeleteOlderThan deletes messages sent before cutoff, in every room and
+// conversation, at most limit per call, so each transaction stays short
+// and the writer goroutine is never held up for long. It returns how many
+// it deleted; fewer than limit means it is done.
+func (s *Store) DeleteOlderThan(cutoff time.Time, limit int) (int, error) {
+	n := 0
+	err := s.update(func(tx *bolt.Tx) error {
+		msgs := tx.Bucket(bucketMessages)
+		return msgs.ForEachBucket(func(name []byte) error {
+			if n >= limit {
+				return nil
+			}
+			c := msgs.Bucket(name).Cursor()
+			for k, v := c.First(); k != nil && n < limit; k, v = c.First() {
+				var rec messageRecord
+				if err := json.Unmarshal(v, &rec); err != nil {
+					return fmt.Errorf("decode message: %w", err)
+				}
+				if !rec.Time.Before(cutoff) {
+					break
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
 }

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// The admin operations behind `parley backup` and `parley user`. They run
+// against the store directly when no server holds the database, and
+// through the running server's admin socket otherwise: a unix socket next
+// to the database, mode 0600, so only the server's own user (and root)
+// can reach it.
+
+// adminAPI is what the command-line tools need, whichever way they reach
+// the database.
+type adminAPI interface {
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+	AddUser(ctx context.Context, name, password string) (User, error)
+	SetPassword(ctx context.Context, name, password string) error
+	RemoveUser(ctx context.Context, name string) error
+	Users(ctx context.Context) ([]User, error)
+	SetAdmin(ctx context.Context, name string, admin bool) error
+	ResetLink(ctx context.Context, name string) (string, time.Time, error)
+}
+
+// adminError is a refusal worth showing as it is (no such user, a bad
+// password); it crosses the socket with its HTTP status.
+type adminError struct {
+	Status  int
+	Message string
+}
+
+func (e *adminError) Error() string { return e.Message }
+
+// admin performs the operations on an open store.
+type admin struct {
+	store     *Store
+	hasher    *passwordHasher
+	now       func() time.Time
+	publicURL string
+	resetTTL  time.Duration
+	// signOut, when set, disconnects a user's connections after their
+	// tokens were revoked (the server sets it; offline tools need not).
+	signOut func(userID uint64, reason string)
+}
+
+func (a *admin) Backup(_ context.Context, w io.Writer) (int64, error) { return a.store.Backup(w) }
+
+func (a *admin) user(name string) (User, error) {
+	u, err := a.store.UserByName(name)
+	if errors.Is(err, ErrNotFound) || (err == nil && u.Deleted) {
+		return User{}, &adminError{http.StatusNotFound, fmt.Sprintf("no user %q", name)}
+	}
+	return u, err
+}
+
+func (a *admin) AddUser(ctx context.Context, name, password string) (User, error) {
+	if err := checkUsername(name); err != nil {
+		return User{}, &adminError{http.StatusBadRequest, err.Message}
+	}
+	if err := checkNewPassword(password); err != nil {
+		return User{}, err
+	}
+	hash, err := a.hasher.Hash(ctx, password)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := a.store.CreateUser(name, hash, a.now())
+	if errors.Is(err, ErrUsernameTaken) {
+		return User{}, &adminError{http.StatusConflict, fmt.Sprintf("the name %q is taken", name)}
+	}
+	return u, err
+}
+
+func (a *admin) SetPassword(ctx context.Context, name, password string) error {
+	u, err := a.user(name)
+	if err != nil {
+		return err
+	}
+	if err := checkNewPassword(password); err != nil {
+		return err
+	}
+	hash, err := a.hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	if err := a.store.SetPassword(u.ID, hash, nil, a.now(), time.Time{}); err != nil {
+		return err
+	}
+	if a.signOut != nil {
+		a.signOut(u.ID, "password changed")
+	}
+	return nil
+}
+
+func (a *admin) RemoveUser(_ context.Context, name string) error {
+	u, err := a.user(name)
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteUser(u.ID); err != nil {
+		return err
+	}
+	if a.signOut != nil {
+		a.signOut(u.ID, "account removed")
+	}
+	return nil
+}
+
+func (a *admin) Users(context.Context) ([]User, error) { return a.store.Users() }
+
+func (a *admin) SetAdmin(_ context.Context, name string, isAdmin bool) error {
+	u, err := a.user(name)
+	if err != nil {
+		return err
+	}
+	return a.store.SetAdmin(u.ID, isAdmin)
+}
+
+// ResetLink issues a one-time link that signs the user in and lets them
+// set a new password; a small server has no email to send it by, so the
+// admin passes it on. The token travels in the URL's fragment, which
+// browsers never send to servers or in Referer headers.
+func (a *admin) ResetLink(_ context.Context, name string) (string, time.Time, error) {
+	u, err := a.user(name)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	token, hash := newToken()
+	now := a.now()
+	expires := now.Add(a.resetTTL)
+	if err := a.store.CreateResetToken(hash, u.ID, now, expires); err != nil {
+		return "", time.Time{}, err
+	}
+	return strings.TrimRight(a.publicURL, "/") + "/#reset=" + token, expires, nil
+}
+
+func checkNewPassword(pw string) error {
+	if n := len([]rune(pw)); n < minPasswordLen || len(pw) > maxPasswordBytes {
+		return &adminError{http.StatusBadRequest, fmt.Sprintf("a password is %d characters to %d bytes", minPasswordLen, maxPasswordBytes)}
+	}
+	return nil
+}
+
+// adminSocketPath is where a server listens for the admin tools.
+func adminSocketPath(dbPath string) string { return dbPath + ".sock" }
+
+// --- the server side of the socket ---
+
+// adminRoutes lists every route of the admin socket.
+func adminRoutes(a adminAPI, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		n, err := a.Backup(r.Context(), w)
+		if err != nil {
+			// Headers are gone; the client sees a short body and its
+			// check of the copy fails.
+			log.Error("backup over the admin socket failed", "bytes", n, "err", err)
+			return
+		}
+		log.Info("backup written over the admin socket", "bytes", n)
+	})
+	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
+		users, err := a.Users(r.Context())
+		for i := range users {
+			users[i].PasswordHash = "" // the tools never need it
+		}
+		writeAdmin(w, log, users, err)
+	})
+	mux.HandleFunc("POST /users", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name, Password string }
+		if !readAdmin(w, r, &req) {
+			return
+		}
+		u, err := a.AddUser(r.Context(), req.Name, req.Password)
+		u.PasswordHash = ""
+		writeAdmin(w, log, u, err)
+	})
+	mux.HandleFunc("POST /users/{name}/password", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Password string }
+		if !readAdmin(w, r, &req) {
+			return
+		}
+		writeAdmin(w, log, nil, a.SetPassword(r.Context(), r.PathValue("name"), req.Password))
+	})
+	mux.HandleFunc("POST /users/{name}/admin", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Admin bool }
+		if !readAdmin(w, r, &req) {
+			return
+		}
+		writeAdmin(w, log, nil, a.SetAdmin(r.Context(), r.PathValue("name"), req.Admin))
+	})
+	mux.HandleFunc("DELETE /users/{name}", func(w http.ResponseWriter, r *http.Request) {
+		writeAdmin(w, log, nil, a.RemoveUser(r.Context(), r.PathValue("name")))
+	})
+	mux.HandleFunc("POST /users/{name}/reset", func(w http.ResponseWriter, r *http.Request) {
+		url, expires, err := a.ResetLink(r.Context(), r.PathValue("name"))
+		writeAdmin(w, log, resetLinkReply{URL: url, ExpiresAt: expires}, err)
+	})
+	return mux
+}
+
+type resetLinkReply struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+func readAdmin(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(v); err != nil {
+		http.Error(w, `{"error":"bad request body"}`, http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+func writeAdmin(w http.ResponseWriter, log *slog.Logger, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		status, msg := http.StatusInternalServerError, "internal error; see the server's log"
+		var ae *adminError
+		if errors.As(err, &ae) {
+			status, msg = ae.Status, ae.Message
+		} else {
+			log.Error("admin request failed", "err", err)
+		}
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"error": msg})
+		return
+	}
+	json.NewEncoder(w).Encode(v)
+}
+
+// listenAdmin opens the admin socket. The server holds the database lock,
+// so a socket file left by a crashed server is stale and is replaced.
+func listenAdmin(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale admin socket %s: %w", path, err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on admin socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("restrict admin socket %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// --- the client side of the socket ---
+
+// socketAdmin reaches a running server's admin socket.
+type socketAdmin struct {
+	client *http.Client
+}
+
+// dialAdmin returns a client for the server's admin socket, or nil when
+// no server answers there.
+func dialAdmin(ctx context.Context, path string) *socketAdmin {
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}
+	conn, err := dial(ctx, "", "")
+	if err != nil {
+		return nil
+	}
+	conn.Close()
+	return &socketAdmin{client: &http.Client{Transport: &http.Transport{DialContext: dial}}}
+}
+
+func (c *socketAdmin) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://parley"+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return &adminError{resp.StatusCode, e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (c *socketAdmin) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://parley/backup", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("admin socket: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("admin socket: backup answered %s", resp.Status)
+	}
+	return io.Copy(w, resp.Body)
+}
+
+func (c *socketAdmin) AddUser(ctx context.Context, name, password string) (User, error) {
+	var u User
+	err := c.do(ctx, http.MethodPost, "/users", map[string]string{"name": name, "password": password}, &u)
+	return u, err
+}
+
+func (c *socketAdmin) SetPassword(ctx context.Context, name, password string) error {
+	return c.do(ctx, http.MethodPost, "/users/"+name+"/password", map[string]string{"password": password}, nil)
+}
+
+func (c *socketAdmin) RemoveUser(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/users/"+name, nil, nil)
+}
+
+func (c *socketAdmin) Users(ctx context.Context) ([]User, error) {
+	var users []User
+	err := c.do(ctx, http.MethodGet, "/users", nil, &users)
+	return users, err
+}
+
+func (c *socketAdmin) SetAdmin(ctx context.Context, name string, isAdmin bool) error {
+	return c.do(ctx, http.MethodPost, "/users/"+name+"/admin", map[string]bool{"admin": isAdmin}, nil)
+}
+
+func (c *socketAdmin) ResetLink(ctx context.Context, name string) (string, time.Time, error) {
+	var r resetLinkReply
+	err := c.do(ctx, http.MethodPost, "/users/"+name+"/reset", nil, &r)
+	return r.URL, r.ExpiresAt, err
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics, in a registry of its own
+// (no global state), served at /metrics.
+type metrics struct {
+	registry      *prometheus.Registry
+	messages      *prometheus.CounterVec
+	deliveries    prometheus.Counter
+	slowConsumers prometheus.Counter
+	rateLimited   *prometheus.CounterVec
+	commitSeconds prometheus.Histogram
+	commitBatch   prometheus.Histogram
+	commitErrors  prometheus.Counter
+}
+
+func newMetrics(s *server) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_messages_total", Help: "Messages committed to the database, by kind (room or direct).",
+		}, []string{"kind"}),
+		deliveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_deliveries_total", Help: "Message frames queued to connections (one per receiving connection).",
+		}),
+		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_slow_consumers_disconnected_total", Help: "Connections closed because their send buffer filled.",
+		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_rate_limited_total", Help: "Requests refused with rate_limited, by limit.",
+		}, []string{"limit"}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "parley_store_commit_seconds", Help: "Time to commit one batch of messages, fsync included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100µs .. ~3.3s
+		}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "parley_store_commit_batch_messages", Help: "Messages per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11), // 1 .. 1024
+		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_store_commit_errors_total", Help: "Message commits that failed (disk full, I/O errors).",
+		}),
+	}
+	for _, kind := range []string{"room", "direct"} {
+		m.messages.WithLabelValues(kind)
+	}
+	for _, limit := range []string{"messages", "frames", "login", "signup", "rooms"} {
+		m.rateLimited.WithLabelValues(limit)
+	}
+	version, commit, goVersion, _ := buildInfo()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "parley_build_info", Help: "The running build: always 1, with its version and commit as labels.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": goVersion},
+	})
+	build.Set(1)
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	m.registry.MustRegister(
+		build, m.messages, m.deliveries, m.slowConsumers, m.rateLimited, m.commitSeconds, m.commitBatch, m.commitErrors,
+		gauge("parley_connections", "Open WebSocket connections.", func() float64 { return float64(s.connectionCount()) }),
+		gauge("parley_users_online", "Signed-in users with at least one connection.", func() float64 { return float64(s.hub.OnlineCount()) }),
+		gauge("parley_rooms", "Rooms in the database.", func() float64 { return float64(s.store.RoomCount()) }),
+		gauge("parley_db_size_bytes", "Size of the database file.", func() float64 { return float64(s.store.Size()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// observeCommit is the store's commit hook.
+func (m *metrics) observeCommit(batch []Message, took time.Duration, err error) {
+	if err != nil {
+		m.commitErrors.Inc()
+		return
+	}
+	m.commitSeconds.Observe(took.Seconds())
+	m.commitBatch.Observe(float64(len(batch)))
+	for _, msg := range batch {
+		if msg.IsDirect() {
+			m.messages.WithLabelValues("direct").Inc()
+		} else {
+			m.messages.WithLabelValues("room").Inc()
+		}
+	}
+}
+
+// handler serves /metrics to the addresses in metrics.allow (the peer's
+// own address: a proxy cannot vouch for anyone here).
+func (m *metrics) handler(allow []*net.IPNet) http.Handler {
+	h := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		ip := net.ParseIP(host)
+		if err != nil || ip == nil || !containsIP(allow, ip) {
+			http.Error(w, "metrics are not served to your address (metrics.allow)", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func containsIP(nets []*net.IPNet, ip net.IP) bool {
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

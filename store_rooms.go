@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+type roomRecord struct {
+	CreatedAt     time.Time `json:"createdAt"`
+	CreatedBy     uint64    `json:"createdBy"`
+	LastMessageAt time.Time `json:"lastMessageAt,omitzero"`
+	MemberCount   int       `json:"memberCount"`
+}
+
+func (r roomRecord) room(id string) Room {
+	return Room{ID: id, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, LastMessageAt: r.LastMessageAt, MemberCount: r.MemberCount}
+}
+
+// JoinRoom makes the user a member of the room, creating the room when it
+// does not exist. Joining a room twice changes nothing. Within lim, it
+// fails with ErrTooManyRooms or ErrCreateNotAllowed.
+func (s *Store) JoinRoom(roomID string, user Member, now time.Time, lim JoinLimits) (JoinResult, error) {
+	var res JoinResult
+	err := s.update(func(tx *bolt.Tx) error {
+		rooms := tx.Bucket(bucketRooms)
+		var rec roomRecord
+		if v := rooms.Get([]byte(roomID)); v != nil {
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode room %s: %w", roomID, err)
+			}
+		} else {
+			rec = roomRecord{CreatedAt: now.UTC(), CreatedBy: user.UserID}
+			res.Created = true
+		}
+		uid := u64key(user.UserID)
+		if existing := tx.Bucket(bucketMembers).Bucket([]byte(roomID)); existing != nil && existing.Get(uid) != nil {
+			res.Room = rec.room(roomID)
+			return nil
+		}
+		mine, err := tx.Bucket(bucketUserRooms).CreateBucketIfNotExists(uid)
+		if err != nil {
+			return err
+		}
+		if lim.MaxRooms > 0 && mine.Stats().KeyN >= lim.MaxRooms {
+			return ErrTooManyRooms
+		}
+		if res.Created && lim.NoCreate {
+			return ErrCreateNotAllowed
+		}
+		members, err := tx.Bucket(bucketMembers).CreateBucketIfNotExists([]byte(roomID))
+		if err != nil {
+			return err
+		}
+		res.NewMember = true
+		rec.MemberCount++
+		if err := members.Put(uid, []byte(user.Name)); err != nil {
+			return err
+		}
+		if err := mine.Put([]byte(roomID), []byte(now.UTC().Format(time.RFC3339Nano))); err != nil {
+			return err
+		}
+		res.Room = rec.room(roomID)
+		return putJSON(rooms, []byte(roomID), rec)
+	})
+	return res, err
+}
+
+// LeaveRoom ends the user's membership. It reports whether the user was a
+// member. The room and its history stay.
+func (s *Store) LeaveRoom(roomID string, userID uint64) (bool, error) {
+	was := false
+	err := s.update(func(tx *bolt.Tx) error {
+		var err error
+		was, err = leaveRoomTx(tx, roomID, userID)
+		return err
+	})
+	return was, err
+}
+
+func leaveRoomTx(tx *bolt.Tx, roomID string, userID uint64) (bool, error) {
+	members := tx.Bucket(bucketMembers).Bucket([]byte(roomID))
+	uid := u64key(userID)
+	if members == nil || members.Get(uid) == nil {
+		return false, nil
+	}
+	if err := members.Delete(uid); err != nil {
+		return false, err
+	}
+	if mine := tx.Bucket(bucketUserRooms).Bucket(uid); mine != nil {
+		if err := mine.Delete([]byte(roomID)); err != nil {
+			return false, err
+		}
+	}
+	rooms := tx.Bucket(bucketRooms)
+	v := rooms.Get([]byte(roomID))
+	if v == nil {
+		return true, nil
+	}
+	var rec roomRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return false, fmt.Errorf("decode room %s: %w", roomID, err)
+	}
+	rec.MemberCount--
+	return true, putJSON(rooms, []byte(roomID), rec)
+}
+
+// UserRooms lists the rooms the user belongs to, by room id.
+func (s *Store) UserRooms(userID uint64) ([]Room, error) {
+	var out []Room
+	err := s.view(func(tx *bolt.Tx) error {
+		mine := tx.Bucket(bucketUserRooms).Bucket(u64key(userID))
+		if mine == nil {
+			return nil
+		}
+		rooms := tx.Bucket(bucketRooms)
+		return mine.ForEach(func(k, _ []byte) error {
+			var rec roomRecord
+			if err := json.Unmarshal(rooms.Get(k), &rec); err != nil {
+				return fmt.Errorf("decode room %s: %w", k, err)
+			}
+			out = append(out, rec.room(string(k)))
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RoomCount is how many rooms exist.
+func (s *Store) RoomCount() int {
+	n := 0
+	_ = s.view(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketRooms).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
+// Rooms lists every room, by room id.
+func (s *Store) Rooms() ([]Room, error) {
+	var out []Room
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRooms).ForEach(func(k, v []byte) error {
+			var rec roomRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode room %s: %w", k, err)
+			}
+			out = append(out, rec.room(string(k)))
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RoomMembers lists a room's members in id order; an unknown room has none.
+func (s *Store) RoomMembers(roomID string) ([]Member, error) {
+	var out []Member
+	err := s.view(func(tx *bolt.Tx) error {
+		members := tx.Bucket(bucketMembers).Bucket([]byte(roomID))
+		if members == nil {
+			return nil
+		}
+		return members.ForEach(func(k, v []byte) error {
+			out = append(out, Member{UserID: binary.BigEndian.Uint64(k), Name: string(v)})
+			return nil
+		})
+	})
+	return out, err
+}
