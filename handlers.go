@@ -366,7 +366,7 @@ func (s *server) completeSignIn(c *client, user User, token string, tokHash []by
 	if err != nil {
 		return err
 	}
-	unread, err := s.store.UnreadDirect(user.ID)
+	directs, err := s.store.DirectConversations(user.ID)
 	if err != nil {
 		return err
 	}
@@ -384,14 +384,20 @@ func (s *server) completeSignIn(c *client, user User, token string, tokHash []by
 		roomIDs[i] = r.ID
 		infos[i] = toRoomInfo(r, counts[r.ID])
 	}
-	unreadInfos := make([]unreadInfo, len(unread))
-	for i, u := range unread {
-		unreadInfos[i] = unreadInfo{UserID: strconv.FormatUint(u.PeerID, 10), Username: u.PeerName,
-			Count: u.Count, LastMessageAt: formatTime(u.LastMessageAt)}
+	unreadInfos := []unreadInfo{}
+	directInfos := make([]directInfo, len(directs))
+	for i, d := range directs {
+		peer := strconv.FormatUint(d.PeerID, 10)
+		directInfos[i] = directInfo{UserID: peer, Username: d.PeerName, Unread: d.Unread,
+			LastMessageAt: formatTime(d.LastMessageAt), Online: s.hub.Online(d.PeerID)}
+		if d.Unread > 0 {
+			unreadInfos = append(unreadInfos, unreadInfo{UserID: peer, Username: d.PeerName,
+				Count: d.Unread, LastMessageAt: formatTime(d.LastMessageAt)})
+		}
 	}
 	hello := marshalFrame("authenticated", authenticatedData{
 		ClientID: c.id, UserID: a.idString(), Username: a.Name, Token: token, ExpiresAt: formatTime(expires),
-		Created: created, IsAdmin: user.Admin, OnlineUsers: online, Rooms: infos, Unread: unreadInfos,
+		Created: created, IsAdmin: user.Admin, OnlineUsers: online, Rooms: infos, Unread: unreadInfos, Directs: directInfos,
 	})
 	if first := s.hub.Attach(c, roomIDs, hello); first {
 		peers, err := s.store.DirectPeers(a.ID)

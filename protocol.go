@@ -173,6 +173,15 @@ type authenticatedData struct {
 	OnlineUsers []userRef    `json:"onlineUsers"`
 	Rooms       []roomInfo   `json:"rooms"`
 	Unread      []unreadInfo `json:"unread"`
+	Directs     []directInfo `json:"directs"`
+}
+
+type directInfo struct {
+	UserID        string `json:"userId"`
+	Username      string `json:"username"`
+	Online        bool   `json:"online"`
+	Unread        int    `json:"unread"`
+	LastMessageAt string `json:"lastMessageAt"`
 }
 
 type joinedData struct {

@@ -509,8 +509,13 @@ func TestDirectMessages(t *testing.T) {
 		}
 		q3.send("read", map[string]string{"withUserId": pa.UserID, "messageId": sent.ID})
 		q3.quiet(100 * time.Millisecond)
-		if a := dial(t, ts.WSURL()).auth("quinn", "quinn-password"); len(a.Unread) != 0 {
+		a := dial(t, ts.WSURL()).auth("quinn", "quinn-password")
+		if len(a.Unread) != 0 {
 			t.Fatalf("unread after read = %+v", a.Unread)
+		}
+		// The conversation stays listed, read, with its peer's presence.
+		if len(a.Directs) != 1 || a.Directs[0].Username != "peter" || a.Directs[0].Unread != 0 || !a.Directs[0].Online {
+			t.Fatalf("directs = %+v", a.Directs)
 		}
 	})
 

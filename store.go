@@ -100,11 +100,11 @@ type Member struct {
 	Name   string
 }
 
-// UnreadDirect summarises direct messages a user has not read from one peer.
-type UnreadDirect struct {
+// DirectConversation summarises a user's direct conversation with a peer.
+type DirectConversation struct {
 	PeerID        uint64
 	PeerName      string
-	Count         int
+	Unread        int // the peer's messages after the user's read marker
 	LastMessageAt time.Time
 }
 

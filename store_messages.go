@@ -314,9 +314,10 @@ func setReadMarker(tx *bolt.Tx, user, peer, seq uint64) error {
 	return peers.Put(u64key(peer), u64key(seq))
 }
 
-// UnreadDirect lists, per peer, the direct messages the user has not read.
-func (s *Store) UnreadDirect(user uint64) ([]UnreadDirect, error) {
-	var out []UnreadDirect
+// DirectConversations lists the user's direct conversations, one per
+// peer, with how many of the peer's messages the user has not read.
+func (s *Store) DirectConversations(user uint64) ([]DirectConversation, error) {
+	var out []DirectConversation
 	err := s.view(func(tx *bolt.Tx) error {
 		peers := tx.Bucket(bucketDMPeers).Bucket(u64key(user))
 		if peers == nil {
@@ -329,14 +330,13 @@ func (s *Store) UnreadDirect(user uint64) ([]UnreadDirect, error) {
 				return nil
 			}
 			c := conv.Cursor()
-			n := 0
-			var lastK, lastV []byte
-			for mk, mv := c.Seek(u64key(binary.BigEndian.Uint64(v) + 1)); mk != nil; mk, mv = c.Next() {
-				n++
-				lastK, lastV = mk, mv
+			lastK, lastV := c.Last()
+			if lastK == nil {
+				return nil // everything was trimmed away by age
 			}
-			if n == 0 {
-				return nil
+			n := 0
+			for mk, _ := c.Seek(u64key(binary.BigEndian.Uint64(v) + 1)); mk != nil; mk, _ = c.Next() {
+				n++
 			}
 			last, err := decodeMessage(lastK, lastV, "")
 			if err != nil {
@@ -346,7 +346,7 @@ func (s *Store) UnreadDirect(user uint64) ([]UnreadDirect, error) {
 			if err != nil {
 				return fmt.Errorf("peer %d: %w", peer, err)
 			}
-			out = append(out, UnreadDirect{PeerID: peer, PeerName: u.Name, Count: n, LastMessageAt: last.Time})
+			out = append(out, DirectConversation{PeerID: peer, PeerName: u.Name, Unread: n, LastMessageAt: last.Time})
 			return nil
 		})
 	})
