@@ -28,6 +28,7 @@ type Config struct {
 	History  HistoryConfig  `koanf:"history"`
 	Limits   LimitsConfig   `koanf:"limits"`
 	Presence PresenceConfig `koanf:"presence"`
+	Uploads  UploadsConfig  `koanf:"uploads"`
 	TLS      TLSConfig      `koanf:"tls"`
 	Metrics  MetricsConfig  `koanf:"metrics"`
 	Log      LogConfig      `koanf:"log"`
@@ -79,6 +80,13 @@ type LimitsConfig struct {
 
 type PresenceConfig struct {
 	BroadcastLimit int `koanf:"broadcast_limit"`
+}
+
+type UploadsConfig struct {
+	Enabled        bool  `koanf:"enabled"`
+	MaxBytes       int64 `koanf:"max_bytes"`
+	UserQuotaBytes int64 `koanf:"user_quota_bytes"`
+	TotalBytes     int64 `koanf:"total_bytes"`
 }
 
 type TLSConfig struct {
@@ -142,6 +150,7 @@ func defaultConfig() Config {
 			RoomsCreatedPerHour: 20,
 		},
 		Presence: PresenceConfig{BroadcastLimit: 1000},
+		Uploads:  UploadsConfig{Enabled: true, MaxBytes: 10 << 20, UserQuotaBytes: 200 << 20, TotalBytes: 2 << 30},
 		TLS: TLSConfig{
 			RedirectAddr: ":80",
 			ACME:         ACMEConfig{Domains: []string{}},
@@ -337,6 +346,16 @@ func (c Config) validate() error {
 		return bad("history.max_age", c.History.MaxAge, "must be 0 (keep everything) or more")
 	case c.History.MaxAge > 0 && c.History.MaxAge < time.Minute:
 		return bad("history.max_age", c.History.MaxAge, "must be at least 1m")
+	}
+	switch {
+	case c.Uploads.MaxBytes < 1:
+		return bad("uploads.max_bytes", c.Uploads.MaxBytes, "must be at least 1")
+	case c.Uploads.MaxBytes > 1<<30:
+		return bad("uploads.max_bytes", c.Uploads.MaxBytes, "must be at most 1 GiB (1073741824)")
+	case c.Uploads.UserQuotaBytes < 0:
+		return bad("uploads.user_quota_bytes", c.Uploads.UserQuotaBytes, "must be 0 (no limit) or more")
+	case c.Uploads.TotalBytes < 0:
+		return bad("uploads.total_bytes", c.Uploads.TotalBytes, "must be 0 (no limit) or more")
 	}
 	if c.Server.PublicURL != "" && !strings.HasPrefix(c.Server.PublicURL, "http://") && !strings.HasPrefix(c.Server.PublicURL, "https://") {
 		return bad("server.public_url", c.Server.PublicURL, "must start with http:// or https://")

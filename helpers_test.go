@@ -329,10 +329,46 @@ func (c *wsClient) await(typ string) Frame {
 	}
 }
 
-// expectError reads the next frame and checks it is an error with code.
-func (c *wsClient) expectError(code string) errorData {
+// awaitError skips frames until an error arrives and checks its code.
+func (c *wsClient) awaitError(code string) errorData {
 	c.t.Helper()
-	f := c.expect("error")
+	var e errorData
+	decodeInto(c.t, c.await("error"), &e)
+	if e.Code != code {
+		c.t.Fatalf("want error %s, got %s (%s)", code, e.Code, e.Message)
+	}
+	return e
+}
+
+// awaitMessage skips frames until a message (room or direct) with the
+// given content arrives.
+func (c *wsClient) awaitMessage(content string) messageFrame {
+	c.t.Helper()
+	deadline := time.After(frameWait)
+	for {
+		select {
+		case f := <-c.frames:
+			if f.Type != "message" && f.Type != "privateMessage" && f.Type != "privateMessageSent" {
+				continue
+			}
+			var m messageFrame
+			decodeInto(c.t, f, &m)
+			if m.Content == content {
+				return m
+			}
+		case <-c.closed:
+			c.t.Fatalf("connection closed while waiting for message %q: %v", content, c.closeErr)
+		case <-deadline:
+			c.t.Fatalf("no message %q within %s", content, frameWait)
+		}
+	}
+}
+
+// expectError reads the next frame and checks it is an error with code;
+// frames of the types in skip may come first.
+func (c *wsClient) expectError(code string, skip ...string) errorData {
+	c.t.Helper()
+	f := c.expect("error", skip...)
 	var e errorData
 	decodeInto(c.t, f, &e)
 	if e.Code != code {

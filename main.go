@@ -188,6 +188,8 @@ type server struct {
 	warnedXFF     atomic.Bool  // logged once: X-Forwarded-For from an untrusted peer
 	shuttingDown  atomic.Bool  // /readyz answers 503 once set
 
+	uploadSlots chan struct{} // uploads being received, at most maxConcurrentUploads
+
 	mu           sync.Mutex // guards clients and the addresses below
 	clients      map[*client]struct{}
 	redirectAddr string // where the HTTP-to-HTTPS redirect listens, once it does
@@ -203,6 +205,8 @@ func newServer(cfg Config, logger *slog.Logger) (*server, error) {
 		static:  staticFiles(),
 		now:     time.Now,
 		clients: map[*client]struct{}{},
+
+		uploadSlots: make(chan struct{}, maxConcurrentUploads),
 
 		failedByIP:   newKeyedLimiter(cfg.Auth.FailedLoginsPerIP, cfg.Auth.FailedLoginWindow),
 		failedByUser: newKeyedLimiter(cfg.Auth.FailedLoginsPerUser, cfg.Auth.FailedLoginWindow),
@@ -362,6 +366,11 @@ func (s *server) janitor(ctx context.Context) {
 				s.log.Warn("purge expired tokens", "err", err)
 			} else if n > 0 {
 				s.log.Info("purged expired tokens", "count", n)
+			}
+			if n, err := s.store.PurgeUnattachedFiles(lastPurge); err != nil {
+				s.log.Warn("purge unattached uploads", "err", err)
+			} else if n > 0 {
+				s.log.Info("purged uploads no message used", "count", n)
 			}
 		}
 		select {

@@ -35,6 +35,10 @@ const (
 	codeInvalidTarget        = "invalid_target"
 	codeRateLimited          = "rate_limited"
 	codeForbidden            = "forbidden"
+	codeBanned               = "banned"
+	codeMuted                = "muted"
+	codeNotFound             = "not_found"
+	codeInvalidEmoji         = "invalid_emoji"
 	codeLimitReached         = "limit_reached"
 	codeStoreUnavailable     = "store_unavailable"
 	codeInternal             = "internal"
@@ -99,16 +103,68 @@ type roomData struct {
 }
 
 type chatData struct {
-	RoomID      string `json:"roomId"`
-	Content     string `json:"content"`
-	ClientMsgID string `json:"clientMsgId"`
+	RoomID      string   `json:"roomId"`
+	Content     string   `json:"content"`
+	ClientMsgID string   `json:"clientMsgId"`
+	ReplyTo     string   `json:"replyTo"`
+	Files       []string `json:"files"`
 }
 
 type privateData struct {
-	TargetUserID   string `json:"targetUserId"`
-	TargetUsername string `json:"targetUsername"`
-	Content        string `json:"content"`
-	ClientMsgID    string `json:"clientMsgId"`
+	TargetUserID   string   `json:"targetUserId"`
+	TargetUsername string   `json:"targetUsername"`
+	Content        string   `json:"content"`
+	ClientMsgID    string   `json:"clientMsgId"`
+	ReplyTo        string   `json:"replyTo"`
+	Files          []string `json:"files"`
+}
+
+type joinData struct {
+	RoomID  string `json:"roomId"`
+	Private bool   `json:"private"`
+	Topic   string `json:"topic"`
+}
+
+// targetData names a message: in a room, or in the direct conversation
+// with a user.
+type targetData struct {
+	RoomID     string `json:"roomId"`
+	WithUserID string `json:"withUserId"`
+	MessageID  string `json:"messageId"`
+}
+
+type editData struct {
+	targetData
+	Content string `json:"content"`
+}
+
+type reactData struct {
+	targetData
+	Emoji string `json:"emoji"`
+}
+
+// moderationData is the payload of invite, kick, ban, unban, mute,
+// unmute and setRole.
+type moderationData struct {
+	RoomID   string `json:"roomId"`
+	UserID   string `json:"userId"`
+	Username string `json:"username"`
+	Reason   string `json:"reason"`
+	Global   bool   `json:"global"`
+	Minutes  int    `json:"minutes"`
+	Role     string `json:"role"`
+}
+
+type topicData struct {
+	RoomID string `json:"roomId"`
+	Topic  string `json:"topic"`
+}
+
+type searchData struct {
+	Query      string `json:"query"`
+	RoomID     string `json:"roomId"`
+	WithUserID string `json:"withUserId"`
+	Limit      int    `json:"limit"`
 }
 
 type typingData struct {
@@ -120,10 +176,12 @@ type historyData struct {
 	RoomID     string `json:"roomId"`
 	WithUserID string `json:"withUserId"`
 	Before     string `json:"before"`
+	Around     string `json:"around"`
 	Limit      int    `json:"limit"`
 }
 
 type readData struct {
+	RoomID     string `json:"roomId"`
 	WithUserID string `json:"withUserId"`
 	MessageID  string `json:"messageId"`
 }
@@ -145,6 +203,8 @@ type memberInfo struct {
 	UserID   string `json:"userId"`
 	Username string `json:"username"`
 	Online   bool   `json:"online"`
+	Role     string `json:"role"`
+	Muted    bool   `json:"muted,omitempty"`
 }
 
 type roomInfo struct {
@@ -153,6 +213,14 @@ type roomInfo struct {
 	OnlineCount   int    `json:"onlineCount"`
 	CreatedAt     string `json:"createdAt"`
 	LastMessageAt string `json:"lastMessageAt,omitempty"`
+	Topic         string `json:"topic,omitempty"`
+	Private       bool   `json:"private,omitempty"`
+	// For the user's own rooms in authenticated: their role and what
+	// they have not read.
+	Role     string `json:"role,omitempty"`
+	Unread   *int   `json:"unread,omitempty"`
+	Mentions *int   `json:"mentions,omitempty"`
+	LastRead string `json:"lastRead,omitempty"`
 }
 
 type unreadInfo struct {
@@ -182,20 +250,26 @@ type directInfo struct {
 	Online        bool   `json:"online"`
 	Unread        int    `json:"unread"`
 	LastMessageAt string `json:"lastMessageAt"`
+	LastRead      string `json:"lastRead,omitempty"`
 }
 
 type joinedData struct {
-	RoomID  string         `json:"roomId"`
-	Created bool           `json:"created"`
-	History []messageFrame `json:"history"`
-	HasMore bool           `json:"hasMore"`
-	Users   []memberInfo   `json:"users"`
+	RoomID   string         `json:"roomId"`
+	Created  bool           `json:"created"`
+	Topic    string         `json:"topic"`
+	Private  bool           `json:"private"`
+	Role     string         `json:"role"`
+	LastRead string         `json:"lastRead,omitempty"`
+	History  []messageFrame `json:"history"`
+	HasMore  bool           `json:"hasMore"`
+	Users    []memberInfo   `json:"users"`
 }
 
 type roomUserData struct {
-	RoomID   string `json:"roomId"`
-	UserID   string `json:"userId"`
-	Username string `json:"username"`
+	RoomID    string   `json:"roomId"`
+	UserID    string   `json:"userId"`
+	Username  string   `json:"username"`
+	InvitedBy *userRef `json:"invitedBy,omitempty"`
 }
 
 type typingOutData struct {
@@ -210,6 +284,8 @@ type historyOutData struct {
 	WithUserID string         `json:"withUserId,omitempty"`
 	Messages   []messageFrame `json:"messages"`
 	HasMore    bool           `json:"hasMore"`
+	// With around: whether newer messages follow the page.
+	HasNewer bool `json:"hasNewer,omitempty"`
 }
 
 type roomsData struct {
@@ -220,16 +296,121 @@ type roomsData struct {
 // "privateMessage", "privateMessageSent" and history. Room messages carry
 // roomId; direct messages carry targetUserId/targetUsername instead.
 type messageFrame struct {
-	ID             string `json:"id"`
-	Seq            uint64 `json:"seq"`
-	RoomID         string `json:"roomId,omitempty"`
-	SenderID       string `json:"senderId"`
-	SenderName     string `json:"senderName"`
-	TargetUserID   string `json:"targetUserId,omitempty"`
-	TargetUsername string `json:"targetUsername,omitempty"`
-	Content        string `json:"content"`
-	Timestamp      string `json:"timestamp"`
-	ClientMsgID    string `json:"clientMsgId,omitempty"`
+	ID             string         `json:"id"`
+	Seq            uint64         `json:"seq"`
+	RoomID         string         `json:"roomId,omitempty"`
+	SenderID       string         `json:"senderId"`
+	SenderName     string         `json:"senderName"`
+	TargetUserID   string         `json:"targetUserId,omitempty"`
+	TargetUsername string         `json:"targetUsername,omitempty"`
+	Content        string         `json:"content"`
+	Timestamp      string         `json:"timestamp"`
+	ClientMsgID    string         `json:"clientMsgId,omitempty"`
+	ReplyTo        *replyPreview  `json:"replyTo,omitempty"`
+	ReplyCount     int            `json:"replyCount,omitempty"`
+	EditedAt       string         `json:"editedAt,omitempty"`
+	Deleted        bool           `json:"deleted,omitempty"`
+	Reactions      []reactionInfo `json:"reactions,omitempty"`
+	Mentions       []string       `json:"mentions,omitempty"`
+	Files          []fileInfo     `json:"files,omitempty"`
+}
+
+// replyPreview quotes the parent of a reply.
+type replyPreview struct {
+	ID         string `json:"id"`
+	SenderID   string `json:"senderId"`
+	SenderName string `json:"senderName"`
+	Content    string `json:"content"`
+	Deleted    bool   `json:"deleted,omitempty"`
+}
+
+type reactionInfo struct {
+	Emoji   string   `json:"emoji"`
+	Count   int      `json:"count"`
+	UserIDs []string `json:"userIds"`
+}
+
+type fileInfo struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"contentType"`
+	URL         string `json:"url"`
+	Image       bool   `json:"image"`
+}
+
+// messageRef names a message in events about it: its room, or the two
+// parties of its direct conversation.
+type messageRef struct {
+	RoomID       string `json:"roomId,omitempty"`
+	SenderID     string `json:"senderId,omitempty"`
+	TargetUserID string `json:"targetUserId,omitempty"`
+	ID           string `json:"id"`
+}
+
+type messageEditedData struct {
+	messageRef
+	Content  string `json:"content"`
+	EditedAt string `json:"editedAt"`
+}
+
+type messageDeletedData struct {
+	messageRef
+	By userRef `json:"by"`
+}
+
+type reactionData struct {
+	messageRef
+	Emoji    string   `json:"emoji"`
+	UserID   string   `json:"userId"`
+	Username string   `json:"username"`
+	Added    bool     `json:"added"`
+	Count    int      `json:"count"`
+	UserIDs  []string `json:"userIds"`
+}
+
+type threadData struct {
+	RoomID     string         `json:"roomId,omitempty"`
+	WithUserID string         `json:"withUserId,omitempty"`
+	MessageID  string         `json:"messageId"`
+	Parent     messageFrame   `json:"parent"`
+	Replies    []messageFrame `json:"replies"`
+}
+
+type searchResultsData struct {
+	Query     string         `json:"query"`
+	Results   []messageFrame `json:"results"`
+	Truncated bool           `json:"truncated"`
+}
+
+type readUpdatedData struct {
+	RoomID     string `json:"roomId,omitempty"`
+	WithUserID string `json:"withUserId,omitempty"`
+	MessageID  string `json:"messageId"`
+}
+
+// moderationEvent announces a moderation action to a room.
+type moderationEvent struct {
+	RoomID   string  `json:"roomId,omitempty"`
+	UserID   string  `json:"userId"`
+	Username string  `json:"username"`
+	By       userRef `json:"by"`
+	Reason   string  `json:"reason,omitempty"`
+	Global   bool    `json:"global,omitempty"`
+	Until    string  `json:"until,omitempty"`
+	Role     string  `json:"role,omitempty"`
+}
+
+type roomUpdatedData struct {
+	RoomID  string  `json:"roomId"`
+	Topic   string  `json:"topic"`
+	Private bool    `json:"private"`
+	By      userRef `json:"by"`
+}
+
+type invitedData struct {
+	Room roomInfo `json:"room"`
+	By   userRef  `json:"by"`
 }
 
 // marshalFrame encodes one server frame. The payloads are our own types,

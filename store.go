@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -22,7 +23,7 @@ import (
 // schemaVersion is the layout of the buckets below. Bump it with a
 // migration in store_migrate.go when the layout changes; a database with a
 // higher version is refused rather than misread.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // appName marks a bbolt file as ours, so parley never writes into some
 // other program's database.
@@ -36,6 +37,8 @@ const appName = "parley"
 //	tokens       sha256(token) -> tokenRecord (JSON)
 //	userTokens   userID/sha256(token) -> nil      (nested bucket per user; since v2)
 //	resets       sha256(token) -> tokenRecord     (one-time reset links; since v2)
+//	roomReads    userID/roomID -> last read seq   (nested bucket per user; since v3)
+//	files, fileData, usage                        (uploads; see store_files.go; since v3)
 //	rooms        roomID        -> roomRecord (JSON)
 //	members      roomID/userID -> username        (nested bucket per room)
 //	userRooms    userID/roomID -> joinedAt        (nested bucket per user)
@@ -53,9 +56,14 @@ var (
 	bucketDMPeers    = []byte("dmPeers")
 	bucketUserTokens = []byte("userTokens")
 	bucketResets     = []byte("resets")
+	bucketRoomReads  = []byte("roomReads")
+	bucketFiles      = []byte("files")
+	bucketFileData   = []byte("fileData")
+	bucketUsage      = []byte("usage")
 
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketUsernames, bucketTokens, bucketRooms,
-		bucketMembers, bucketUserRooms, bucketMessages, bucketDMPeers, bucketUserTokens, bucketResets}
+		bucketMembers, bucketUserRooms, bucketMessages, bucketDMPeers, bucketUserTokens, bucketResets,
+		bucketRoomReads, bucketFiles, bucketFileData, bucketUsage}
 
 	keyApp    = []byte("app")
 	keySchema = []byte("schema")
@@ -73,6 +81,9 @@ var (
 
 	ErrTooManyRooms     = errors.New("user is in too many rooms")
 	ErrCreateNotAllowed = errors.New("room does not exist and may not be created now")
+	ErrBanned           = errors.New("user is banned from the room")
+	ErrPrivateRoom      = errors.New("room is private")
+	ErrNotAllowed       = errors.New("not allowed")
 )
 
 // User is an account. PasswordHash is an encoded argon2id hash.
@@ -83,15 +94,37 @@ type User struct {
 	CreatedAt    time.Time
 	Admin        bool
 	Deleted      bool
+	Suspended    bool
 }
 
 // Room is a room's metadata.
 type Room struct {
 	ID            string
 	CreatedAt     time.Time
-	CreatedBy     uint64
+	CreatedBy     uint64 // the owner
 	LastMessageAt time.Time
 	MemberCount   int
+	Private       bool // invite-only and unlisted
+	Topic         string
+	Moderators    []uint64
+	Bans          map[uint64]RoomBan
+	Mutes         map[uint64]time.Time // the zero time: until unmuted
+}
+
+// RoomBan records who banned a user from a room, and why.
+type RoomBan struct {
+	By     uint64    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// IsModerator reports whether a user is one of the room's moderators.
+func (r Room) IsModerator(userID uint64) bool { return slices.Contains(r.Moderators, userID) }
+
+// MutedUntil reports whether a user is muted in the room at now.
+func (r Room) Muted(userID uint64, now time.Time) bool {
+	until, ok := r.Mutes[userID]
+	return ok && (until.IsZero() || now.Before(until))
 }
 
 // Member is one member of a room.
@@ -105,6 +138,7 @@ type DirectConversation struct {
 	PeerID        uint64
 	PeerName      string
 	Unread        int // the peer's messages after the user's read marker
+	LastRead      uint64
 	LastMessageAt time.Time
 }
 
@@ -112,6 +146,11 @@ type DirectConversation struct {
 type JoinLimits struct {
 	MaxRooms int  // rooms a user may belong to; 0 is no limit
 	NoCreate bool // the room must already exist
+	// Invited lets the user into a private room and past nothing else.
+	Invited bool
+	// Private and Topic apply when the join creates the room.
+	Private bool
+	Topic   string
 }
 
 // JoinResult says what JoinRoom changed.

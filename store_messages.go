@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,19 +36,97 @@ type Message struct {
 	Content     string
 	Time        time.Time
 	ClientMsgID string
+
+	ReplyTo    uint64       // the seq of the message this replies to, in the same conversation
+	Parent     *ReplyParent // the quoted parent, filled in when read
+	ReplyCount int
+	EditedAt   time.Time
+	Deleted    bool
+	Reactions  []Reaction
+	Mentions   []uint64 // members named with @name
+	Files      []FileRef
+	FileIDs    []string // on append: uploads to attach; the store fills Files
 }
+
+// ReplyParent quotes the message a reply answers.
+type ReplyParent struct {
+	Seq        uint64
+	SenderID   uint64
+	SenderName string
+	Content    string // cut to replyPreviewChars
+	Deleted    bool
+}
+
+// Reaction is one emoji on a message and who put it there, in order.
+type Reaction struct {
+	Emoji string   `json:"e"`
+	Users []uint64 `json:"u"`
+}
+
+// ErrParentNotFound refuses a reply to a message not in the history.
+var ErrParentNotFound = errors.New("replied-to message not found")
+
+// replyPreviewChars is how much of a parent a reply quotes.
+const replyPreviewChars = 200
 
 // IsDirect reports whether m is a direct message.
 func (m Message) IsDirect() bool { return m.RoomID == "" }
 
+// Conv is the conversation a message belongs to.
+func (m Message) Conv() Conv {
+	if m.IsDirect() {
+		return DirectConv(m.SenderID, m.TargetID)
+	}
+	return RoomConv(m.RoomID)
+}
+
+// Conv names a conversation: a room, or the direct conversation of two
+// users (A < B).
+type Conv struct {
+	RoomID string
+	A, B   uint64
+}
+
+func RoomConv(id string) Conv { return Conv{RoomID: id} }
+
+func DirectConv(a, b uint64) Conv {
+	if a > b {
+		a, b = b, a
+	}
+	return Conv{A: a, B: b}
+}
+
+func (c Conv) IsDirect() bool { return c.RoomID == "" }
+
+// key names the conversation's message bucket.
+func (c Conv) key() []byte {
+	if c.IsDirect() {
+		return directKey(c.A, c.B)
+	}
+	return append([]byte{'r'}, c.RoomID...)
+}
+
 type messageRecord struct {
-	SenderID    uint64    `json:"s"`
-	SenderName  string    `json:"sn"`
-	TargetID    uint64    `json:"t,omitempty"`
-	TargetName  string    `json:"tn,omitempty"`
-	Content     string    `json:"c"`
-	Time        time.Time `json:"ts"`
-	ClientMsgID string    `json:"cm,omitempty"`
+	SenderID    uint64     `json:"s"`
+	SenderName  string     `json:"sn"`
+	TargetID    uint64     `json:"t,omitempty"`
+	TargetName  string     `json:"tn,omitempty"`
+	Content     string     `json:"c"`
+	Time        time.Time  `json:"ts"`
+	ClientMsgID string     `json:"cm,omitempty"`
+	ReplyTo     uint64     `json:"r,omitempty"`
+	ReplyCount  int        `json:"rc,omitempty"`
+	EditedAt    time.Time  `json:"e,omitzero"`
+	Deleted     bool       `json:"d,omitempty"`
+	Reactions   []Reaction `json:"x,omitempty"`
+	Mentions    []uint64   `json:"m,omitempty"`
+	Files       []FileRef  `json:"f,omitempty"`
+}
+
+func (m Message) record() messageRecord {
+	return messageRecord{SenderID: m.SenderID, SenderName: m.SenderName, TargetID: m.TargetID, TargetName: m.TargetName,
+		Content: m.Content, Time: m.Time, ClientMsgID: m.ClientMsgID, ReplyTo: m.ReplyTo, ReplyCount: m.ReplyCount,
+		EditedAt: m.EditedAt, Deleted: m.Deleted, Reactions: m.Reactions, Mentions: m.Mentions, Files: m.Files}
 }
 
 type appendRequest struct {
@@ -157,40 +238,67 @@ func (s *Store) safeUpdate(fn func(tx *bolt.Tx) error) (err error) {
 
 // appendTx writes one message and trims its conversation. The first
 // result is the message's own refusal; the second fails the whole batch.
+// Every check that can refuse runs before anything is written, since a
+// refusal does not roll the shared transaction back.
 func appendTx(tx *bolt.Tx, m *Message, keep int) (refused, failed error) {
+	var room roomRecord
 	if !m.IsDirect() {
-		rooms := tx.Bucket(bucketRooms)
-		v := rooms.Get([]byte(m.RoomID))
-		if v == nil {
+		var err error
+		if room, err = getRoom(tx, m.RoomID); errors.Is(err, ErrNotFound) {
 			return ErrNotFound, nil
-		}
-		var rec roomRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return nil, fmt.Errorf("decode room %s: %w", m.RoomID, err)
-		}
-		rec.LastMessageAt = m.Time
-		if err := putJSON(rooms, []byte(m.RoomID), rec); err != nil {
+		} else if err != nil {
 			return nil, err
 		}
 	}
-	conv, err := tx.Bucket(bucketMessages).CreateBucketIfNotExists(convKey(*m))
+	conv, err := tx.Bucket(bucketMessages).CreateBucketIfNotExists(m.Conv().key())
 	if err != nil {
 		return nil, err
 	}
+	var parent messageRecord
+	if m.ReplyTo != 0 {
+		v := conv.Get(u64key(m.ReplyTo))
+		if v == nil {
+			return ErrParentNotFound, nil
+		}
+		if err := json.Unmarshal(v, &parent); err != nil {
+			return nil, fmt.Errorf("decode message %d: %w", m.ReplyTo, err)
+		}
+	}
+	files, refusal, err := checkFiles(tx, m.FileIDs, m.SenderID)
+	if refusal != nil || err != nil {
+		return refusal, err
+	}
+
 	seq, err := conv.NextSequence()
 	if err != nil {
 		return nil, err
 	}
 	m.Seq = seq
-	rec := messageRecord{SenderID: m.SenderID, SenderName: m.SenderName, TargetID: m.TargetID,
-		TargetName: m.TargetName, Content: m.Content, Time: m.Time, ClientMsgID: m.ClientMsgID}
-	if err := putJSON(conv, u64key(seq), rec); err != nil {
+	if m.ReplyTo != 0 {
+		parent.ReplyCount++
+		if err := putJSON(conv, u64key(m.ReplyTo), parent); err != nil {
+			return nil, err
+		}
+		m.Parent = parent.preview(m.ReplyTo)
+	}
+	if !m.IsDirect() {
+		if m.Mentions, err = resolveMentions(tx, m.RoomID, m.Content); err != nil {
+			return nil, err
+		}
+	}
+	if m.Files, err = attachFiles(tx, files, m.Conv(), seq); err != nil {
+		return nil, err
+	}
+	if err := putJSON(conv, u64key(seq), m.record()); err != nil {
 		return nil, err
 	}
 	// Trim in the same transaction, so the history never exceeds keep.
 	if keep > 0 {
 		c := conv.Cursor()
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k)+uint64(keep) <= seq; k, _ = c.First() {
+		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k)+uint64(keep) <= seq; k, v = c.First() {
+			if err := deleteMessageFiles(tx, v); err != nil {
+				return nil, err
+			}
 			if err := c.Delete(); err != nil {
 				return nil, err
 			}
@@ -211,17 +319,68 @@ func appendTx(tx *bolt.Tx, m *Message, keep int) (refused, failed error) {
 				return nil, err
 			}
 		}
+		return nil, nil
 	}
-	return nil, nil
+	room.LastMessageAt = m.Time
+	if err := putJSON(tx.Bucket(bucketRooms), []byte(m.RoomID), room); err != nil {
+		return nil, err
+	}
+	return nil, setRoomRead(tx, m.SenderID, m.RoomID, seq)
 }
 
-// convKey names a conversation's message bucket: "r" and the room id, or
-// "d" and both user ids, lower first, so both parties share it.
-func convKey(m Message) []byte {
-	if !m.IsDirect() {
-		return append([]byte{'r'}, m.RoomID...)
+func (r messageRecord) preview(seq uint64) *ReplyParent {
+	content := r.Content
+	if utf8.RuneCountInString(content) > replyPreviewChars {
+		content = string([]rune(content)[:replyPreviewChars]) + "…"
 	}
-	return directKey(m.SenderID, m.TargetID)
+	return &ReplyParent{Seq: seq, SenderID: r.SenderID, SenderName: r.SenderName, Content: content, Deleted: r.Deleted}
+}
+
+// resolveMentions finds the room's members named with @name in content.
+func resolveMentions(tx *bolt.Tx, roomID, content string) ([]uint64, error) {
+	names := mentionedNames(content)
+	if len(names) == 0 {
+		return nil, nil
+	}
+	members := tx.Bucket(bucketMembers).Bucket([]byte(roomID))
+	if members == nil {
+		return nil, nil
+	}
+	var out []uint64
+	err := members.ForEach(func(k, v []byte) error {
+		if names[strings.ToLower(string(v))] {
+			out = append(out, binary.BigEndian.Uint64(k))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// mentionedNames returns the lower-cased names written as @name; a name
+// ends where the username alphabet does, and a trailing dot (the end of a
+// sentence) is also tried without it.
+func mentionedNames(content string) map[string]bool {
+	var names map[string]bool
+	for i := 0; i < len(content); i++ {
+		if content[i] != '@' || (i > 0 && validName(content[i-1:i], 1)) {
+			continue
+		}
+		j := i + 1
+		for j < len(content) && j-i-1 < maxUsernameLen && validName(content[j:j+1], 1) {
+			j++
+		}
+		if j == i+1 {
+			continue
+		}
+		if names == nil {
+			names = map[string]bool{}
+		}
+		name := strings.ToLower(content[i+1 : j])
+		names[name] = true
+		names[strings.TrimRight(name, ".")] = true
+		i = j - 1
+	}
+	return names
 }
 
 func directKey(a, b uint64) []byte {
@@ -238,7 +397,7 @@ func directKey(a, b uint64) []byte {
 // RoomHistory returns up to limit messages of a room older than before
 // (all when before is 0), oldest first, and whether older ones remain.
 func (s *Store) RoomHistory(roomID string, before uint64, limit int) ([]Message, bool, error) {
-	return s.history(append([]byte{'r'}, roomID...), roomID, before, limit)
+	return s.history(RoomConv(roomID).key(), roomID, before, limit)
 }
 
 // DirectHistory is RoomHistory for the conversation between two users.
@@ -270,7 +429,7 @@ func (s *Store) history(key []byte, roomID string, before uint64, limit int) ([]
 			}
 		}
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
-			m, err := decodeMessage(k, v, roomID)
+			m, err := decodeMessage(k, v, roomID, conv)
 			if err != nil {
 				return err
 			}
@@ -286,15 +445,30 @@ func (s *Store) history(key []byte, roomID string, before uint64, limit int) ([]
 	return out, more, err
 }
 
-func decodeMessage(k, v []byte, roomID string) (Message, error) {
+// decodeMessage decodes a stored message; conv, when given, is its
+// conversation's bucket, where a reply's parent is looked up for its quote.
+func decodeMessage(k, v []byte, roomID string, conv *bolt.Bucket) (Message, error) {
 	var rec messageRecord
 	seq := binary.BigEndian.Uint64(k)
 	if err := json.Unmarshal(v, &rec); err != nil {
 		return Message{}, fmt.Errorf("decode message %d: %w", seq, err)
 	}
-	return Message{Seq: seq, RoomID: roomID, SenderID: rec.SenderID, SenderName: rec.SenderName,
+	m := Message{Seq: seq, RoomID: roomID, SenderID: rec.SenderID, SenderName: rec.SenderName,
 		TargetID: rec.TargetID, TargetName: rec.TargetName, Content: rec.Content, Time: rec.Time,
-		ClientMsgID: rec.ClientMsgID}, nil
+		ClientMsgID: rec.ClientMsgID, ReplyTo: rec.ReplyTo, ReplyCount: rec.ReplyCount, EditedAt: rec.EditedAt,
+		Deleted: rec.Deleted, Reactions: rec.Reactions, Mentions: rec.Mentions, Files: rec.Files}
+	if rec.ReplyTo != 0 && conv != nil {
+		if pv := conv.Get(u64key(rec.ReplyTo)); pv != nil {
+			var parent messageRecord
+			if json.Unmarshal(pv, &parent) == nil {
+				m.Parent = parent.preview(rec.ReplyTo)
+			}
+		} else {
+			// The parent aged out of the history: quote what is known.
+			m.Parent = &ReplyParent{Seq: rec.ReplyTo, Deleted: true}
+		}
+	}
+	return m, nil
 }
 
 // MarkDirectRead records that user has read the conversation with peer up
@@ -338,7 +512,7 @@ func (s *Store) DirectConversations(user uint64) ([]DirectConversation, error) {
 			for mk, _ := c.Seek(u64key(binary.BigEndian.Uint64(v) + 1)); mk != nil; mk, _ = c.Next() {
 				n++
 			}
-			last, err := decodeMessage(lastK, lastV, "")
+			last, err := decodeMessage(lastK, lastV, "", nil)
 			if err != nil {
 				return err
 			}
@@ -346,7 +520,8 @@ func (s *Store) DirectConversations(user uint64) ([]DirectConversation, error) {
 			if err != nil {
 				return fmt.Errorf("peer %d: %w", peer, err)
 			}
-			out = append(out, DirectConversation{PeerID: peer, PeerName: u.Name, Unread: n, LastMessageAt: last.Time})
+			out = append(out, DirectConversation{PeerID: peer, PeerName: u.Name, Unread: n,
+				LastRead: binary.BigEndian.Uint64(v), LastMessageAt: last.Time})
 			return nil
 		})
 	})
@@ -389,6 +564,9 @@ func (s *Store) DeleteOlderThan(cutoff time.Time, limit int) (int, error) {
 				}
 				if !rec.Time.Before(cutoff) {
 					break
+				}
+				if err := deleteMessageFiles(tx, v); err != nil {
+					return err
 				}
 				if err := c.Delete(); err != nil {
 					return err

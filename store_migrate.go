@@ -12,6 +12,7 @@ import (
 // one write transaction. Append to it, never edit an entry that shipped.
 var migrations = []func(tx *bolt.Tx) error{
 	migrateV1ToV2,
+	migrateV2ToV3,
 }
 
 // migrate brings a database at version from up to schemaVersion, one
@@ -58,4 +59,14 @@ func migrateV1ToV2(tx *bolt.Tx) error {
 		}
 		return mine.Put(k, nil)
 	})
+}
+
+// migrateV2ToV3 adds room read markers and uploaded files.
+func migrateV2ToV3(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketRoomReads, bucketFiles, bucketFileData, bucketUsage} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -3,21 +3,96 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 type roomRecord struct {
-	CreatedAt     time.Time `json:"createdAt"`
-	CreatedBy     uint64    `json:"createdBy"`
-	LastMessageAt time.Time `json:"lastMessageAt,omitzero"`
-	MemberCount   int       `json:"memberCount"`
+	CreatedAt     time.Time            `json:"createdAt"`
+	CreatedBy     uint64               `json:"createdBy"`
+	LastMessageAt time.Time            `json:"lastMessageAt,omitzero"`
+	MemberCount   int                  `json:"memberCount"`
+	Private       bool                 `json:"private,omitempty"`
+	Topic         string               `json:"topic,omitempty"`
+	Moderators    []uint64             `json:"moderators,omitempty"`
+	Bans          map[uint64]RoomBan   `json:"bans,omitempty"`
+	Mutes         map[uint64]time.Time `json:"mutes,omitempty"`
 }
 
 func (r roomRecord) room(id string) Room {
-	return Room{ID: id, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, LastMessageAt: r.LastMessageAt, MemberCount: r.MemberCount}
+	return Room{ID: id, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, LastMessageAt: r.LastMessageAt, MemberCount: r.MemberCount,
+		Private: r.Private, Topic: r.Topic, Moderators: r.Moderators, Bans: r.Bans, Mutes: r.Mutes}
+}
+
+func getRoom(tx *bolt.Tx, roomID string) (roomRecord, error) {
+	var rec roomRecord
+	v := tx.Bucket(bucketRooms).Get([]byte(roomID))
+	if v == nil {
+		return rec, ErrNotFound
+	}
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return rec, fmt.Errorf("decode room %s: %w", roomID, err)
+	}
+	return rec, nil
+}
+
+// Room returns a room's metadata.
+func (s *Store) Room(roomID string) (Room, error) {
+	var r Room
+	err := s.view(func(tx *bolt.Tx) error {
+		rec, err := getRoom(tx, roomID)
+		r = rec.room(roomID)
+		return err
+	})
+	return r, err
+}
+
+// UpdateRoom changes a room's settings (topic, moderators, bans, mutes)
+// through fn, in one transaction. fn sees the current room and returns
+// the changed one, or an error to change nothing.
+func (s *Store) UpdateRoom(roomID string, fn func(Room) (Room, error)) (Room, error) {
+	var out Room
+	err := s.update(func(tx *bolt.Tx) error {
+		rec, err := getRoom(tx, roomID)
+		if err != nil {
+			return err
+		}
+		r, err := fn(rec.room(roomID))
+		if err != nil {
+			return err
+		}
+		rec.Topic, rec.Moderators, rec.Bans, rec.Mutes = r.Topic, r.Moderators, r.Bans, r.Mutes
+		out = rec.room(roomID)
+		return putJSON(tx.Bucket(bucketRooms), []byte(roomID), rec)
+	})
+	return out, err
+}
+
+// BanFromRoom ends a user's membership and keeps them from joining again
+// until UnbanFromRoom. It reports whether the user was a member.
+func (s *Store) BanFromRoom(roomID string, userID uint64, ban RoomBan) (bool, error) {
+	was := false
+	err := s.update(func(tx *bolt.Tx) error {
+		var err error
+		if was, err = leaveRoomTx(tx, roomID, userID); err != nil {
+			return err
+		}
+		rec, err := getRoom(tx, roomID)
+		if err != nil {
+			return err
+		}
+		if rec.Bans == nil {
+			rec.Bans = map[uint64]RoomBan{}
+		}
+		rec.Bans[userID] = ban
+		rec.Moderators = slices.DeleteFunc(rec.Moderators, func(id uint64) bool { return id == userID })
+		return putJSON(tx.Bucket(bucketRooms), []byte(roomID), rec)
+	})
+	return was, err
 }
 
 // JoinRoom makes the user a member of the room, creating the room when it
@@ -27,19 +102,24 @@ func (s *Store) JoinRoom(roomID string, user Member, now time.Time, lim JoinLimi
 	var res JoinResult
 	err := s.update(func(tx *bolt.Tx) error {
 		rooms := tx.Bucket(bucketRooms)
-		var rec roomRecord
-		if v := rooms.Get([]byte(roomID)); v != nil {
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode room %s: %w", roomID, err)
-			}
-		} else {
-			rec = roomRecord{CreatedAt: now.UTC(), CreatedBy: user.UserID}
+		rec, err := getRoom(tx, roomID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			rec = roomRecord{CreatedAt: now.UTC(), CreatedBy: user.UserID, Private: lim.Private, Topic: lim.Topic}
 			res.Created = true
+		case err != nil:
+			return err
 		}
 		uid := u64key(user.UserID)
 		if existing := tx.Bucket(bucketMembers).Bucket([]byte(roomID)); existing != nil && existing.Get(uid) != nil {
 			res.Room = rec.room(roomID)
 			return nil
+		}
+		if _, banned := rec.Bans[user.UserID]; banned {
+			return ErrBanned
+		}
+		if rec.Private && !res.Created && !lim.Invited {
+			return ErrPrivateRoom
 		}
 		mine, err := tx.Bucket(bucketUserRooms).CreateBucketIfNotExists(uid)
 		if err != nil {

@@ -20,10 +20,13 @@ type userRecord struct {
 	// Deleted accounts keep their name, so nobody can register it and
 	// pass as the author of the old messages.
 	Deleted bool `json:"deleted,omitempty"`
+	// Suspended accounts (banned server-wide) cannot sign in.
+	Suspended bool `json:"suspended,omitempty"`
 }
 
 func (r userRecord) user(id uint64) User {
-	return User{ID: id, Name: r.Name, PasswordHash: r.PasswordHash, CreatedAt: r.CreatedAt, Admin: r.Admin, Deleted: r.Deleted}
+	return User{ID: id, Name: r.Name, PasswordHash: r.PasswordHash, CreatedAt: r.CreatedAt, Admin: r.Admin,
+		Deleted: r.Deleted, Suspended: r.Suspended}
 }
 
 // CreateUser adds an account. Names are unique ignoring case. The first
@@ -126,6 +129,20 @@ func (s *Store) Users() ([]User, error) {
 		})
 	})
 	return out, err
+}
+
+// SetSuspended bans a user from the whole server, revoking their tokens,
+// or lifts the ban.
+func (s *Store) SetSuspended(userID uint64, suspended bool) error {
+	return s.update(func(tx *bolt.Tx) error {
+		if err := updateUser(tx, userID, func(r *userRecord) { r.Suspended = suspended }); err != nil {
+			return err
+		}
+		if suspended {
+			return revokeUserTokens(tx, userID)
+		}
+		return nil
+	})
 }
 
 // SetAdmin grants or withdraws the admin role.
@@ -262,7 +279,7 @@ func (s *Store) TokenUser(hash []byte, now time.Time) (User, time.Time, error) {
 			return ErrNotFound
 		}
 		var err error
-		if u, err = getUser(tx, rec.UserID); err == nil && u.Deleted {
+		if u, err = getUser(tx, rec.UserID); err == nil && (u.Deleted || u.Suspended) {
 			err = ErrNotFound
 		}
 		return err

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Uploads: files and images go over HTTP, not the WebSocket, then a chat
+// or private frame attaches them by id. A file's id is 128 random bits and
+// its URL is the capability to read it, as with links in other chat apps.
+// Nothing uploaded is ever served as something a browser would run.
+
+// inlineImageTypes are shown inline and previewed: raster formats a
+// browser decodes without running anything. SVG is deliberately absent.
+var inlineImageTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
+
+// servedTypes maps a sniffed type to the one a file is served with;
+// anything not listed is served as application/octet-stream, as an
+// attachment.
+func servedType(sniffed string) string {
+	mediaType, _, _ := mime.ParseMediaType(sniffed)
+	switch {
+	case inlineImageTypes[mediaType]:
+		return mediaType
+	case mediaType == "text/plain":
+		return "text/plain"
+	case mediaType == "application/pdf", mediaType == "application/zip", mediaType == "application/x-gzip":
+		return mediaType
+	case strings.HasPrefix(mediaType, "audio/"), strings.HasPrefix(mediaType, "video/"):
+		return mediaType
+	}
+	return "application/octet-stream"
+}
+
+// maxConcurrentUploads bounds the memory uploads hold at once.
+const maxConcurrentUploads = 4
+
+// maxFileNameBytes bounds a stored file name.
+const maxFileNameBytes = 200
+
+// cleanFileName keeps the last path element of a client's file name,
+// without control characters, and bounded.
+func cleanFileName(name string) string {
+	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '"' {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	for len(name) > maxFileNameBytes {
+		_, size := lastRune(name)
+		name = name[:len(name)-size]
+	}
+	if name == "" || name == "." || name == "/" {
+		return "file"
+	}
+	return name
+}
+
+func lastRune(s string) (rune, int) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i]&0xC0 != 0x80 {
+			return rune(s[i]), len(s) - i
+		}
+	}
+	return 0, 1
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(errorData{Code: code, Message: msg})
+}
+
+// handleUpload stores a file sent as the request body, for the user whose
+// sign-in token is in "Authorization: Bearer TOKEN". The file name comes
+// from the name query parameter.
+func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		writeJSONError(w, http.StatusUnauthorized, codeUnauthenticated, "Send your sign-in token as Authorization: Bearer TOKEN")
+		return
+	}
+	user, _, err := s.store.TokenUser(hashToken(token), s.now())
+	if err != nil {
+		writeJSONError(w, http.StatusUnauthorized, codeAuthFailed, "Session expired or signed out; sign in again")
+		return
+	}
+	select {
+	case s.uploadSlots <- struct{}{}:
+		defer func() { <-s.uploadSlots }()
+	case <-r.Context().Done():
+		return
+	}
+	limit := s.cfg.Uploads.MaxBytes
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeJSONError(w, http.StatusRequestEntityTooLarge, codeLimitReached, "The file is larger than "+formatBytes(limit))
+		return
+	case err != nil:
+		writeJSONError(w, http.StatusBadRequest, codeBadRequest, "The upload did not arrive whole")
+		return
+	case len(data) == 0:
+		writeJSONError(w, http.StatusBadRequest, codeBadRequest, "The file is empty")
+		return
+	}
+	name := cleanFileName(r.URL.Query().Get("name"))
+	f, err := s.store.PutFile(user.ID, name, servedType(http.DetectContentType(data)), data, s.now(),
+		UploadQuota{PerUser: s.cfg.Uploads.UserQuotaBytes, Total: s.cfg.Uploads.TotalBytes})
+	switch {
+	case errors.Is(err, ErrQuotaExceeded):
+		writeJSONError(w, http.StatusRequestEntityTooLarge, codeLimitReached,
+			"No room for this file: your uploads may total "+formatBytes(s.cfg.Uploads.UserQuotaBytes)+", and the server's are capped too")
+		return
+	case err != nil:
+		s.log.Error("store upload", "user", user.Name, "err", err)
+		writeJSONError(w, http.StatusServiceUnavailable, codeStoreUnavailable, "The server could not save this; try again")
+		return
+	}
+	s.log.Info("file uploaded", "user", user.Name, "file", f.ID, "bytes", f.Size, "type", f.ContentType)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(toFileInfo(f.FileRef))
+}
+
+// handleFile serves an uploaded file so that it can never run in the
+// page's origin: a fixed safe type, nosniff, a sandboxing CSP, and
+// "attachment" for everything but raster images and plain text.
+func (s *server) handleFile(w http.ResponseWriter, r *http.Request) {
+	f, err := s.store.File(r.PathValue("id"))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	ctype := f.ContentType
+	if ctype == "text/plain" {
+		ctype += "; charset=utf-8"
+	}
+	h.Set("Content-Type", ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	disposition := "attachment"
+	if inlineImageTypes[f.ContentType] || f.ContentType == "text/plain" {
+		disposition = "inline"
+	}
+	h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": f.Name}))
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
+	if r.Method == http.MethodHead {
+		return
+	}
+	for i := range f.Chunks() {
+		chunk, err := s.store.FileChunk(f.ID, i)
+		if err != nil {
+			s.log.Warn("serve file", "file", f.ID, "chunk", i, "err", err)
+			return // the short body tells the client
+		}
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'f', -1, 64) + " GiB"
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', -1, 64) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', -1, 64) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
