@@ -221,8 +221,8 @@ func (s *Store) HistoryAround(conv Conv, seq uint64, limit int) ([]Message, bool
 		c := b.Cursor()
 		// Older half, walking back from just before seq.
 		var older []Message
-		k, v := c.Seek(u64key(seq))
-		if k == nil {
+		var k, v []byte
+		if k, _ = c.Seek(u64key(seq)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
