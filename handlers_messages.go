@@ -418,11 +418,7 @@ func (s *server) handleDelete(ctx context.Context, c *client, f Frame) error {
 	a := c.user.Load()
 	mayDeleteOthers := false
 	if !conv.IsDirect() {
-		me, err := s.store.UserByID(a.ID)
-		if err != nil {
-			return err
-		}
-		room, err := s.store.Room(conv.RoomID)
+		me, room, err := s.actorAndRoom(c, conv.RoomID)
 		if err != nil {
 			return err
 		}

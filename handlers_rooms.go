@@ -217,17 +217,17 @@ func (s *server) resolveModeration(c *client, f Frame, needRank int) (modTarget,
 	if err := decodeData(f, &t.d); err != nil {
 		return t, err
 	}
-	var err error
-	if t.actor, err = s.store.UserByID(c.user.Load().ID); err != nil {
-		return t, err
-	}
 	if t.d.UserID == "" && t.d.Username == "" {
 		return t, errorf(codeBadRequest, "Missing userId")
 	}
+	var err error
 	if t.target, err = s.findUser(t.d.UserID, t.d.Username); err != nil {
 		return t, err
 	}
 	if t.d.Global {
+		if t.actor, err = s.store.UserByID(c.user.Load().ID); err != nil {
+			return t, err
+		}
 		if !t.actor.Admin {
 			return t, errorf(codeForbidden, "Only a server admin can do that server-wide")
 		}
@@ -236,12 +236,7 @@ func (s *server) resolveModeration(c *client, f Frame, needRank int) (modTarget,
 		}
 		return t, nil
 	}
-	if err := checkRoomID(t.d.RoomID); err != nil {
-		return t, err
-	}
-	if t.room, err = s.store.Room(t.d.RoomID); errors.Is(err, ErrNotFound) {
-		return t, errorf(codeInvalidRoom, "No room %s", t.d.RoomID)
-	} else if err != nil {
+	if t.actor, t.room, err = s.actorAndRoom(c, t.d.RoomID); err != nil {
 		return t, err
 	}
 	actorRank := rank(t.room, t.actor)
@@ -253,6 +248,22 @@ func (s *server) resolveModeration(c *client, f Frame, needRank int) (modTarget,
 		return t, errorf(codeForbidden, "%s has the same role as you or a higher one", t.target.Name)
 	}
 	return t, nil
+}
+
+// actorAndRoom loads the acting user and a room an action concerns.
+func (s *server) actorAndRoom(c *client, roomID string) (User, Room, error) {
+	if err := checkRoomID(roomID); err != nil {
+		return User{}, Room{}, err
+	}
+	me, err := s.store.UserByID(c.user.Load().ID)
+	if err != nil {
+		return User{}, Room{}, err
+	}
+	room, err := s.store.Room(roomID)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, Room{}, errorf(codeInvalidRoom, "No room %s", roomID)
+	}
+	return me, room, err
 }
 
 // isMemberOf asks the store whether a user, online or not, is a member.
@@ -443,20 +454,11 @@ func (s *server) handleSetTopic(ctx context.Context, c *client, f Frame) error {
 	if err := decodeData(f, &d); err != nil {
 		return err
 	}
-	if err := checkRoomID(d.RoomID); err != nil {
-		return err
-	}
 	if err := checkTopic(d.Topic); err != nil {
 		return err
 	}
-	me, err := s.store.UserByID(c.user.Load().ID)
+	me, room, err := s.actorAndRoom(c, d.RoomID)
 	if err != nil {
-		return err
-	}
-	room, err := s.store.Room(d.RoomID)
-	if errors.Is(err, ErrNotFound) {
-		return errorf(codeInvalidRoom, "No room %s", d.RoomID)
-	} else if err != nil {
 		return err
 	}
 	if rank(room, me) < rankModerator || (!me.Admin && !s.hub.IsMember(me.ID, room.ID)) {
@@ -478,17 +480,8 @@ func (s *server) handleInvite(ctx context.Context, c *client, f Frame) error {
 	if err := decodeData(f, &d); err != nil {
 		return err
 	}
-	if err := checkRoomID(d.RoomID); err != nil {
-		return err
-	}
-	me, err := s.store.UserByID(c.user.Load().ID)
+	me, room, err := s.actorAndRoom(c, d.RoomID)
 	if err != nil {
-		return err
-	}
-	room, err := s.store.Room(d.RoomID)
-	if errors.Is(err, ErrNotFound) {
-		return errorf(codeInvalidRoom, "No room %s", d.RoomID)
-	} else if err != nil {
 		return err
 	}
 	if !s.hub.IsMember(me.ID, room.ID) && !me.Admin {

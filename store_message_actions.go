@@ -20,18 +20,28 @@ const maxReactionKinds = 20
 
 var ErrTooManyReactions = errors.New("too many different reactions on this message")
 
+// lookupMessage finds a stored message: its conversation's bucket and
+// its record.
+func lookupMessage(tx *bolt.Tx, conv Conv, seq uint64) (*bolt.Bucket, []byte, error) {
+	b := tx.Bucket(bucketMessages).Bucket(conv.key())
+	if b == nil {
+		return nil, nil, ErrNotFound
+	}
+	v := b.Get(u64key(seq))
+	if v == nil {
+		return nil, nil, ErrNotFound
+	}
+	return b, v, nil
+}
+
 // modifyMessage rewrites a stored message through fn in one transaction
 // and returns it as it now is. Deleted messages are ErrNotFound.
 func (s *Store) modifyMessage(conv Conv, seq uint64, fn func(tx *bolt.Tx, rec *messageRecord) error) (Message, error) {
 	var out Message
 	err := s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMessages).Bucket(conv.key())
-		if b == nil {
-			return ErrNotFound
-		}
-		v := b.Get(u64key(seq))
-		if v == nil {
-			return ErrNotFound
+		b, v, err := lookupMessage(tx, conv, seq)
+		if err != nil {
+			return err
 		}
 		var rec messageRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
@@ -130,15 +140,10 @@ func (s *Store) Thread(conv Conv, seq uint64) (Message, []Message, error) {
 		replies []Message
 	)
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMessages).Bucket(conv.key())
-		if b == nil {
-			return ErrNotFound
+		b, v, err := lookupMessage(tx, conv, seq)
+		if err != nil {
+			return err
 		}
-		v := b.Get(u64key(seq))
-		if v == nil {
-			return ErrNotFound
-		}
-		var err error
 		if parent, err = decodeMessage(u64key(seq), v, conv.RoomID, b); err != nil {
 			return err
 		}
@@ -249,23 +254,4 @@ func (s *Store) HistoryAround(conv Conv, seq uint64, limit int) ([]Message, bool
 		return nil
 	})
 	return out, hasOlder, hasNewer, err
-}
-
-// Message returns one stored message.
-func (s *Store) Message(conv Conv, seq uint64) (Message, error) {
-	var m Message
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMessages).Bucket(conv.key())
-		if b == nil {
-			return ErrNotFound
-		}
-		v := b.Get(u64key(seq))
-		if v == nil {
-			return ErrNotFound
-		}
-		var err error
-		m, err = decodeMessage(u64key(seq), v, conv.RoomID, b)
-		return err
-	})
-	return m, err
 }
