@@ -231,6 +231,15 @@ func (p *page) typeText(sel, text string) {
 	p.do(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
+// fill replaces what a field holds with text, as selecting all and typing
+// over it would.
+func (p *page) fill(sel, text string) {
+	p.t.Helper()
+	p.do(chromedp.WaitVisible(chromedp.CSS(sel)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector(`+js(sel)+`).value = ''`),
+		chromedp.SendKeys(chromedp.CSS(sel), text))
+}
+
 func (p *page) text(sel string) string {
 	p.t.Helper()
 	return eval[string](p, `(document.querySelector(`+js(sel)+`) || {}).textContent || ""`)

@@ -11,14 +11,12 @@ export const renderMethods = {
     const status = this.conn.status;
     if (this.me) this.shell.setConnection(status, this.authed, this.everAuthed);
     else if (this.token) this.shell.setBootText(status.state === 'waiting' ? 'Cannot reach the server; retrying…' : 'Signing you in…');
-    const { signinConn } = this.els;
-    if (status.state === 'waiting') {
-      signinConn.textContent = 'Cannot reach the server; retrying…';
-    } else if (status.state === 'connecting' && !this.greeted) {
-      signinConn.textContent = this.signInRequest ? 'Connecting…' : '';
-    } else {
-      signinConn.textContent = '';
-    }
+    // Under the sign-in and reset forms.
+    let text = '';
+    if (status.state === 'waiting') text = 'Cannot reach the server; retrying…';
+    else if (status.state === 'connecting' && !this.greeted && (this.signInRequest || this.resetRequest)) text = 'Connecting…';
+    this.els.signinConn.textContent = text;
+    this.acct.resetConn.textContent = text;
   },
 
   renderAll() {
@@ -66,6 +64,7 @@ export const renderMethods = {
     timeline.hidden = !conv;
     composerWrap.hidden = !conv;
     leave.hidden = !conv?.isRoom;
+    this.acct.resetPeer.hidden = !conv || conv.isRoom || !this.me?.isAdmin;
     this.shell.setMembersAvailable(!!conv?.isRoom);
     if (!conv) {
       title.textContent = 'parley';
@@ -90,7 +89,8 @@ export const renderMethods = {
     const conv = this.currentConv();
     const { membersOnline, membersOffline, onlineHeading, offlineHeading } = this.els;
     const members = conv?.isRoom ? [...conv.members.values()] : [];
-    renderMembers(membersOnline, membersOffline, members, this.me || {}, (id, name) => this.openDM(id, name));
+    const resetPassword = this.me?.isAdmin ? (name) => this.openResetLinkDialog(name) : null;
+    renderMembers(membersOnline, membersOffline, members, this.me || {}, (id, name) => this.openDM(id, name), resetPassword);
     const on = members.filter((m) => m.online).length;
     onlineHeading.textContent = `Online — ${on}`;
     offlineHeading.textContent = `Offline — ${members.length - on}`;

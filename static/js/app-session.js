@@ -1,15 +1,28 @@
 // Signing in and out: the sign-in form, resuming with the stored token,
-// the server's answers to auth, and loggedOut. Methods of App (app.js).
+// following the token other tabs of this browser store, the server's
+// answers to auth, and loggedOut. Methods of App (app.js).
 
 import * as storage from './storage.js';
-import { plural } from './format.js';
+import { retryText } from './format.js';
+
+// A tab signed out because the password was changed or reset waits up to
+// FOLLOW_MS for the tab of this browser that did it to store its new
+// token, before asking the user to sign in. The token comes with the very
+// answer that caused the sign-out, so the wait is normally a few ms.
+const FOLLOW_MS = 3000;
 
 export const sessionMethods = {
   onConnected() {
     this.greeted = true;
     this.renderConnection();
-    if (this.token) this.authWithToken();
-    else if (this.signInRequest) this.sendSignIn();
+    if (this.resetToken) {
+      // A reset link signs in with a new password, never the stored token.
+      if (this.resetRequest) this.sendReset();
+    } else if (this.token) {
+      this.authWithToken();
+    } else if (this.signInRequest) {
+      this.sendSignIn();
+    }
   },
 
   authWithToken() {
@@ -72,16 +85,60 @@ export const sessionMethods = {
   },
 
   // onLoggedOut: this tab or another of this browser signed out, or the
-  // server ended the session (a password change elsewhere, say).
+  // server ended the session. When the password was changed or reset in
+  // another tab of this browser, that tab stores its new token (the old
+  // one is what was revoked): this tab follows it and stays signed in.
   onLoggedOut(d) {
     const mine = this.signingOut;
     this.signingOut = false;
+    const revoked = this.token;
     this.token = null;
-    storage.saveToken(null);
+    this.authed = false;
+    this.greeted = false; // the server closes this socket next
+    const message = mine ? 'You have signed out.' : `You were signed out${d.reason ? ` (${d.reason})` : ''}.`;
+    if (mine || !this.me) return this.endSession(revoked, message, true);
+    const stored = storage.loadToken();
+    if (stored && stored !== revoked) {
+      // The server closes this socket next; sign in on the next one.
+      this.token = stored;
+      this.resumeOnClose = true;
+      return;
+    }
+    if (d.reason !== 'password changed' && d.reason !== 'password reset') return this.endSession(revoked, message, true);
+    clearTimeout(this.followTimer);
+    this.followTimer = setTimeout(() => {
+      this.followTimer = 0;
+      this.endSession(revoked, message, true);
+    }, FOLLOW_MS);
+  },
+
+  // onStoredToken: another tab of this browser stored a token (or removed
+  // it: null). A tab waiting after a password change, or one showing the
+  // sign-in form, signs in with it.
+  onStoredToken(token) {
+    if (!token || token === this.token || this.resetToken || this.authing) return;
+    if (this.followTimer) {
+      clearTimeout(this.followTimer);
+      this.followTimer = 0;
+    } else if (this.me) {
+      return; // signed in here; this tab keeps its own session
+    }
+    this.token = token;
+    if (this.greeted) this.authWithToken();
+  },
+
+  // endSession forgets the session whose token was revoked (or refused)
+  // and shows the sign-in form. The stored token is removed only if it is
+  // that one: another tab may have stored a newer one.
+  endSession(revoked, message, note = false) {
+    clearTimeout(this.followTimer);
+    this.followTimer = 0;
+    this.token = null;
+    if (revoked && storage.loadToken() === revoked) storage.saveToken(null);
     this.authed = false;
     this.everAuthed = false;
     this.resetUser();
-    this.showSignIn(mine ? 'You have signed out.' : `You were signed out${d.reason ? ` (${d.reason})` : ''}.`, true);
+    this.showSignIn(message, note);
   },
 
   onAuthError(d) {
@@ -95,7 +152,7 @@ export const sessionMethods = {
         return;
       }
       this.signInRequest = null;
-      return this.signInFailed(`${d.message} Try again in ${plural(wait, 'second')}.`);
+      return this.signInFailed(retryText(d.message, d.retryAfter));
     }
     if (how === 'token' && d.code !== 'auth_failed') {
       // The server could not check the token just now; it is still good.
@@ -103,13 +160,14 @@ export const sessionMethods = {
       return;
     }
     if (how === 'token') {
-      // The token expired or was revoked: sign in again.
-      this.token = null;
-      storage.saveToken(null);
-      this.everAuthed = false;
-      this.resetUser();
-      this.showSignIn('Your session has ended. Please sign in again.');
-      return;
+      // The token expired or was revoked. Another tab may have stored a
+      // newer one since (a password change); otherwise sign in again.
+      const stored = storage.loadToken();
+      if (stored && stored !== this.token) {
+        this.token = stored;
+        return this.authWithToken();
+      }
+      return this.endSession(this.token, 'Your session has ended. Please sign in again.');
     }
     this.signInRequest = null;
     const field = d.code === 'invalid_password' ? this.els.password

@@ -1,10 +1,11 @@
 // App is the client's controller: it keeps the state of the signed-in
 // user's conversations, turns server frames (PROTOCOL.md) into that state,
 // and user actions into frames. Its methods are split by concern:
-// app-session.js (signing in and out), app-rooms.js (rooms and presence),
-// app-render.js (the chrome around the timeline). The timeline itself is
-// timeline.js.
+// app-session.js (signing in and out), app-account.js (passwords and reset
+// links), app-rooms.js (rooms and presence), app-render.js (the chrome
+// around the timeline). The timeline itself is timeline.js.
 
+import { accountMethods } from './app-account.js';
 import { roomMethods } from './app-rooms.js';
 import { renderMethods } from './app-render.js';
 import { sessionMethods } from './app-session.js';
@@ -38,7 +39,7 @@ export class App {
       onStatus: () => this.renderConnection(),
     });
     this.token = storage.loadToken();
-    this.me = null; // { userId, username }
+    this.me = null; // { userId, username, isAdmin }
     this.prefs = null;
     this.convs = new Map(); // key -> Conversation
     this.online = new Map(); // userId -> username
@@ -57,6 +58,8 @@ export class App {
     this.tokensAt = Date.now();
     this.pumpTimer = 0;
     this.signingOut = false; // this tab asked to sign out
+    this.followTimer = 0; // signed out by a password change: waiting for another tab's token
+    this.resumeOnClose = false; // a newer token is waiting for this socket to close
 
     const el = (id) => byId(id);
     this.els = {
@@ -88,10 +91,12 @@ export class App {
       onTyping: (on) => this.sendTyping(on),
     });
     this.wire();
+    this.initAccount();
   }
 
   start() {
-    if (this.token) this.shell.showBoot();
+    if (this.resetToken) this.showReset();
+    else if (this.token) this.shell.showBoot();
     else this.showSignIn();
     this.conn.start();
   }
@@ -121,12 +126,8 @@ export class App {
       if (document.visibilityState === 'visible') this.markRead();
     });
     window.addEventListener('focus', () => this.markRead());
-    // Another tab of this browser signed in: follow it.
     window.addEventListener('storage', (e) => {
-      if (e.key === storage.TOKEN_KEY && e.newValue && !this.me && !this.authing && this.greeted) {
-        this.token = e.newValue;
-        this.authWithToken();
-      }
+      if (e.key === storage.TOKEN_KEY) this.onStoredToken(e.newValue);
     });
     // Alt+Up / Alt+Down move between conversations, as in Slack.
     document.addEventListener('keydown', (e) => {
@@ -152,6 +153,14 @@ export class App {
     this.joinQueue = [];
     this.backlog = [];
     this.composer.forgetTyping();
+    this.accountRequestsLost();
+    if (this.resumeOnClose) {
+      // Signed out only because another tab changed the password: sign
+      // in with its token at once rather than after the usual backoff
+      // (after the Connection has scheduled its retry).
+      this.resumeOnClose = false;
+      setTimeout(() => this.conn.reconnectNow(), 0);
+    }
     for (const conv of this.convs.values()) {
       conv.membersLoaded = false;
       conv.joining = false;
@@ -194,15 +203,18 @@ export class App {
       history: this.onHistory,
       rooms: this.onRooms,
       loggedOut: this.onLoggedOut,
+      passwordChanged: this.onPasswordChanged,
+      resetLink: this.onResetLink,
       error: this.onError,
     }[type];
     if (handler) handler.call(this, d);
   }
 
   onAuthenticated(d) {
+    const how = this.authing;
     const sameUser = this.me?.userId === d.userId;
     if (!sameUser) this.resetUser();
-    this.me = { userId: d.userId, username: d.username };
+    this.me = { userId: d.userId, username: d.username, isAdmin: !!d.isAdmin };
     this.prefs ??= new storage.UserPrefs(d.userId);
     this.token = d.token;
     storage.saveToken(d.token);
@@ -215,9 +227,6 @@ export class App {
     this.everAuthed = true;
 
     this.online = new Map(d.onlineUsers.map((u) => [u.userId, u.username]));
-    if (!sameUser) {
-      for (const p of this.prefs.dms) this.ensureDM(p.userId, p.username).lastActivity ||= p.lastActivity || '';
-    }
     // The server's list of my rooms is the truth: I may have joined or
     // left elsewhere while this page was away.
     const mine = new Set(d.rooms.map((r) => r.roomId));
@@ -230,20 +239,25 @@ export class App {
       conv.hasMessages = !!r.lastMessageAt;
       if (r.lastMessageAt && r.lastMessageAt > conv.lastActivity) conv.lastActivity = r.lastMessageAt;
     }
-    // Unread direct messages, including those sent while I was offline.
-    const unread = new Map(d.unread.map((u) => [u.userId, u]));
+    // Direct conversations: the server lists every one, with what is
+    // unread, so each device shows the same list. One opened on this page
+    // that has no message yet stays until the page closes.
+    const directs = new Map((d.directs || []).map((c) => [c.userId, c]));
     for (const conv of this.convs.values()) {
-      if (!conv.isRoom) conv.unread = unread.get(conv.id)?.count || 0;
+      if (!conv.isRoom && !directs.has(conv.id)) conv.unread = 0;
     }
-    for (const u of d.unread) {
-      const conv = this.ensureDM(u.userId, u.username);
-      conv.unread = u.count;
-      if (u.lastMessageAt > conv.lastActivity) conv.lastActivity = u.lastMessageAt;
+    for (const c of directs.values()) {
+      const conv = this.ensureDM(c.userId, c.username);
+      conv.unread = c.unread;
+      if (c.lastMessageAt > conv.lastActivity) conv.lastActivity = c.lastMessageAt;
+      if (c.online) this.online.set(c.userId, c.username);
+      // Read that far already: no need to say so again.
+      if (c.lastRead > (this.readSent.get(c.userId) || '')) this.readSent.set(c.userId, c.lastRead);
     }
-    this.saveDMs();
 
     this.renderMe();
     this.shell.showApp();
+    if (how === 'reset') this.resetDone();
     let key = this.current;
     if (!key || !this.convs.has(key)) {
       const saved = this.prefs.current;
@@ -323,16 +337,10 @@ export class App {
     if (!conv) {
       conv = new Conversation('dm', userId, username);
       this.convs.set(key, conv);
-      if (this.prefs) this.saveDMs();
     } else if (username && conv.name !== username) {
       conv.name = username;
     }
     return conv;
-  }
-
-  saveDMs() {
-    const dms = [...this.convs.values()].filter((c) => !c.isRoom);
-    this.prefs.saveDMs(dms.map((c) => ({ userId: c.id, username: c.name, lastActivity: c.lastActivity })));
   }
 
   rooms() {
@@ -527,10 +535,7 @@ export class App {
       this.timeline.update({ ownSend });
       if (this.timeline.isPinned() || !conv.isRoom) this.markRead();
     }
-    if (live) {
-      for (const m of added) this.maybeNotify(conv, m);
-      if (!conv.isRoom && added.length) this.saveDMs();
-    }
+    if (live) for (const m of added) this.maybeNotify(conv, m);
     this.renderSidebar();
     this.renderTitle();
     if (conv.key === this.current) this.renderTyping();
@@ -595,6 +600,7 @@ export class App {
 
   onError(d) {
     if (d.type === 'auth') return this.onAuthError(d);
+    if (this.onAccountError(d)) return;
     if (d.clientMsgId) {
       for (const conv of this.convs.values()) {
         const p = conv.findPending(d.clientMsgId);
@@ -662,4 +668,4 @@ export class App {
   }
 }
 
-Object.assign(App.prototype, sessionMethods, roomMethods, renderMethods);
+Object.assign(App.prototype, sessionMethods, accountMethods, roomMethods, renderMethods);

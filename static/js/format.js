@@ -137,3 +137,12 @@ export function richText(content, myName) {
 export function plural(n, one, many = one + 's') {
   return `${n} ${n === 1 ? one : many}`;
 }
+
+// retryText is a rate_limited error for people: the server's message
+// (which ends "try again later") and how long that is, from retryAfter
+// (seconds).
+export function retryText(message, retryAfter) {
+  const s = Math.max(1, Math.ceil(retryAfter || 1));
+  const wait = s < 90 ? plural(s, 'second') : plural(Math.ceil(s / 60), 'minute');
+  return `${message} (in ${wait}).`;
+}

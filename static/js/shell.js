@@ -1,6 +1,6 @@
 // Shell: the page's chrome around the conversation. Which view shows
-// (loading, sign-in, app), the sidebar drawer and member panel on narrow
-// screens, the connection banner, the join dialog and toasts.
+// (loading, sign-in, password reset, app), the sidebar drawer and member
+// panel on narrow screens, the connection banner, dialogs and toasts.
 
 import { byId, h } from './dom.js';
 
@@ -16,6 +16,7 @@ export class Shell {
   constructor() {
     this.boot = byId('boot');
     this.signin = byId('signin');
+    this.reset = byId('reset');
     this.app = byId('app');
     this.main = byId('main');
     this.sidebar = byId('sidebar');
@@ -40,8 +41,11 @@ export class Shell {
     this.membersToggle.addEventListener('click', () => this.toggleMembers());
     byId('members-close').addEventListener('click', () => this.closeMembers(true));
     byId('rooms-dialog-close').addEventListener('click', () => this.dialog.close());
+    for (const btn of document.querySelectorAll('dialog [data-close]')) {
+      btn.addEventListener('click', () => btn.closest('dialog').close());
+    }
     document.addEventListener('keydown', (e) => {
-      if (e.key !== 'Escape' || this.dialog.open) return;
+      if (e.key !== 'Escape' || document.querySelector('dialog[open]')) return;
       if (this.app.classList.contains('drawer-open')) this.closeDrawer(true);
       else if (this.app.classList.contains('members-open')) this.closeMembers(true);
     });
@@ -55,9 +59,7 @@ export class Shell {
 
   showBoot() {
     this.setBootText('Signing you in…');
-    this.boot.hidden = false;
-    this.signin.hidden = true;
-    this.app.hidden = true;
+    this.show(this.boot);
   }
 
   setBootText(text) {
@@ -65,16 +67,25 @@ export class Shell {
   }
 
   showSignIn() {
-    this.boot.hidden = true;
-    this.signin.hidden = false;
-    this.app.hidden = true;
-    this.dialog.close();
+    this.show(this.signin);
+  }
+
+  // showReset shows the "choose a new password" view of a reset link.
+  showReset() {
+    this.show(this.reset);
   }
 
   showApp() {
-    this.boot.hidden = true;
-    this.signin.hidden = true;
-    this.app.hidden = false;
+    this.show(this.app);
+  }
+
+  // show makes view the one on screen; dialogs belong to the app and
+  // close when it goes.
+  show(view) {
+    for (const v of [this.boot, this.signin, this.reset, this.app]) v.hidden = v !== view;
+    if (view !== this.app) {
+      for (const d of document.querySelectorAll('dialog[open]')) d.close();
+    }
   }
 
   openDrawer() {

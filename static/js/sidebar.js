@@ -2,8 +2,12 @@
 // in the sidebar, and the room's members. Names go in through
 // textContent only.
 
-import { h, syncList } from './dom.js';
+import { h, svgIcon, syncList } from './dom.js';
 import { avatar, avatarClass, initials, plural } from './format.js';
+
+// KEY_ICON is the path of the key icon of password actions (index.html
+// has the same one on the "Change password" button).
+const KEY_ICON = 'M21 2l-2 2m-7.61 7.61a5.5 5.5 0 11-7.78 7.78 5.5 5.5 0 017.78-7.78zm0 0L15.5 7.5m0 0l3 3L22 7l-3-3m-3.5 3.5L19 4';
 
 const badgeText = (n) => (n > 99 ? '99+' : String(n));
 
@@ -62,8 +66,9 @@ export function renderDMs(ul, dms, currentKey, online, open) {
 }
 
 // renderMembers fills the online and offline lists of a room. Clicking
-// someone else opens a direct conversation with them.
-export function renderMembers(onlineUl, offlineUl, members, me, openDM) {
+// someone else opens a direct conversation with them. resetPassword, given
+// to admins only, adds a "Reset password…" action for everyone else.
+export function renderMembers(onlineUl, offlineUl, members, me, openDM, resetPassword) {
   const sorted = [...members].sort((a, b) => a.username.localeCompare(b.username, undefined, { sensitivity: 'base' }));
   const fill = (ul, list) => syncList(ul, list, (m) => m.userId,
     (m) => {
@@ -73,7 +78,7 @@ export function renderMembers(onlineUl, offlineUl, members, me, openDM) {
       const label = h('span', { class: 'member-name', text: m.username });
       if (isMe) label.append(h('span', { class: 'member-you', text: ' (you)' }));
       const inner = [av, label];
-      return h('li', {}, isMe
+      return h('li', { class: 'member-row' }, isMe
         ? h('div', { class: 'member' }, ...inner)
         : h('button', { type: 'button', class: 'member', dataset: { user: m.username }, onclick: () => openDM(m.userId, m.username) }, ...inner));
     },
@@ -81,6 +86,17 @@ export function renderMembers(onlineUl, offlineUl, members, me, openDM) {
       const el = li.firstElementChild;
       el.classList.toggle('is-online', m.online);
       if (el.tagName === 'BUTTON') el.setAttribute('aria-label', `Message ${m.username} (${m.online ? 'online' : 'offline'})`);
+      const action = el.nextElementSibling;
+      const wanted = resetPassword && m.userId !== me.userId;
+      if (wanted && !action) {
+        li.append(h('button', {
+          type: 'button', class: 'icon-btn icon-btn-sm member-action', dataset: { reset: m.username },
+          'aria-label': `Reset password for ${m.username}…`, title: 'Reset password…',
+          onclick: () => resetPassword(m.username),
+        }, svgIcon(KEY_ICON)));
+      } else if (!wanted && action) {
+        action.remove();
+      }
     });
   fill(onlineUl, sorted.filter((m) => m.online));
   fill(offlineUl, sorted.filter((m) => !m.online));

@@ -38,13 +38,14 @@ export const saveToken = (token) => set(TOKEN, token);
 export const notificationsWanted = () => get(NOTIFY) === '1';
 export const setNotificationsWanted = (on) => set(NOTIFY, on ? '1' : null);
 
-// UserPrefs are one user's: the open conversation, how far each room has
-// been read, and the direct conversations to list.
+// UserPrefs are one user's: the open conversation and how far each room
+// has been read. (Direct conversations come from the server, in
+// authenticated.directs, so every device lists the same ones.)
 export class UserPrefs {
   constructor(userId) {
     this.prefix = `parley.u.${userId}.`;
     this.read = getJSON(this.prefix + 'read', {});
-    this.dms = getJSON(this.prefix + 'dms', []);
+    set(this.prefix + 'dms', null); // the list earlier versions kept
   }
 
   get current() {
@@ -68,10 +69,5 @@ export class UserPrefs {
   forgetRoom(roomId) {
     delete this.read[roomId];
     set(this.prefix + 'read', JSON.stringify(this.read));
-  }
-
-  saveDMs(list) {
-    this.dms = list;
-    set(this.prefix + 'dms', JSON.stringify(list));
   }
 }
