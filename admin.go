@@ -131,17 +131,24 @@ func (a *admin) SetAdmin(_ context.Context, name string, isAdmin bool) error {
 // admin passes it on. The token travels in the URL's fragment, which
 // browsers never send to servers or in Referer headers.
 func (a *admin) ResetLink(_ context.Context, name string) (string, time.Time, error) {
+	url, _, expires, err := a.resetLinkAt(a.publicURL, name)
+	return url, expires, err
+}
+
+// resetLinkAt issues a reset link under base (scheme://host) and returns
+// it with the account's registered name.
+func (a *admin) resetLinkAt(base, name string) (string, string, time.Time, error) {
 	u, err := a.user(name)
 	if err != nil {
-		return "", time.Time{}, err
+		return "", "", time.Time{}, err
 	}
 	token, hash := newToken()
 	now := a.now()
 	expires := now.Add(a.resetTTL)
 	if err := a.store.CreateResetToken(hash, u.ID, now, expires); err != nil {
-		return "", time.Time{}, err
+		return "", "", time.Time{}, err
 	}
-	return strings.TrimRight(a.publicURL, "/") + "/#reset=" + token, expires, nil
+	return strings.TrimRight(base, "/") + "/#reset=" + token, u.Name, expires, nil
 }
 
 func checkNewPassword(pw string) error {

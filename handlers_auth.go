@@ -138,16 +138,36 @@ func (s *server) handleResetLink(ctx context.Context, c *client, f Frame) error 
 	if err := checkUsername(d.Username); err != nil {
 		return err
 	}
-	url, expires, err := s.admin.ResetLink(ctx, d.Username)
+	url, name, expires, err := s.admin.resetLinkAt(s.linkBase(c), d.Username)
 	var ae *adminError
 	if errors.As(err, &ae) {
 		return errorf(codeUserNotFound, "User not found")
 	} else if err != nil {
 		return err
 	}
-	s.log.Info("reset link issued", "admin", me.Name, "user", d.Username)
-	c.send(marshalFrame("resetLink", resetLinkData{Username: d.Username, URL: url, ExpiresAt: formatTime(expires)}))
+	s.log.Info("reset link issued", "admin", me.Name, "user", name)
+	c.send(marshalFrame("resetLink", resetLinkData{Username: name, URL: url, ExpiresAt: formatTime(expires)}))
 	return nil
+}
+
+// linkBase is where links handed to a connection should point: the
+// configured public URL, or else the origin the connection's page was
+// loaded from (checked at the upgrade), or else its Host header.
+func (s *server) linkBase(c *client) string {
+	if s.cfg.Server.PublicURL != "" {
+		return s.cfg.Server.PublicURL
+	}
+	r := c.sess.Request
+	if origin := r.Header.Get("Origin"); strings.HasPrefix(origin, "http://") || strings.HasPrefix(origin, "https://") {
+		return origin
+	}
+	if r.Host != "" {
+		if s.tls != nil {
+			return "https://" + r.Host
+		}
+		return "http://" + r.Host
+	}
+	return publicURL(s.cfg)
 }
 
 // handleResetPassword redeems a one-time link: it sets the new password,

@@ -647,12 +647,12 @@ func TestResetLink(t *testing.T) {
 	forgetful.expectError(codeForbidden)
 	admin.send("resetLink", map[string]string{"username": "nobody"})
 	admin.await("error")
-	admin.send("resetLink", map[string]string{"username": "forgetful"})
+	admin.send("resetLink", map[string]string{"username": "FORGETFUL"})
 	var link resetLinkData
 	decodeInto(t, admin.await("resetLink"), &link)
-	_, token, ok := strings.Cut(link.URL, "#reset=")
-	if !ok || link.Username != "forgetful" {
-		t.Fatalf("reset link %+v", link)
+	base, token, ok := strings.Cut(link.URL, "#reset=")
+	if !ok || link.Username != "forgetful" || base != ts.URL()+"/" {
+		t.Fatalf("reset link %+v: want %s/#reset=... for the registered name", link, ts.URL())
 	}
 
 	c := dial(t, ts.WSURL())
