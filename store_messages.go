@@ -189,13 +189,14 @@ func (s *Store) commitBatch(batch []*appendRequest) {
 	errs := make([]error, len(batch))
 	start := time.Now()
 	err := s.safeUpdate(func(tx *bolt.Tx) error {
+		b := newAppendBatch(tx, s.opts.HistoryPerRoom)
 		for i, r := range batch {
 			var err error
-			if errs[i], err = appendTx(tx, &r.msg, s.opts.HistoryPerRoom); err != nil {
+			if errs[i], err = b.append(&r.msg); err != nil {
 				return err
 			}
 		}
-		return nil
+		return b.finish()
 	})
 	took := time.Since(start)
 	var committed []Message
@@ -236,15 +237,47 @@ func (s *Store) safeUpdate(fn func(tx *bolt.Tx) error) (err error) {
 	return s.db.Update(fn)
 }
 
-// appendTx writes one message and trims its conversation. The first
-// result is the message's own refusal; the second fails the whole batch.
-// Every check that can refuse runs before anything is written, since a
-// refusal does not roll the shared transaction back.
-func appendTx(tx *bolt.Tx, m *Message, keep int) (refused, failed error) {
-	var room roomRecord
+// appendBatch writes the messages of one group commit. What many
+// messages of a batch touch alike (a room's record, the sender's read
+// marker) is read once, changed in memory, and written once by finish.
+type appendBatch struct {
+	tx    *bolt.Tx
+	keep  int
+	rooms map[string]*roomRecord
+	reads map[roomReadKey]uint64
+}
+
+type roomReadKey struct {
+	user uint64
+	room string
+}
+
+func newAppendBatch(tx *bolt.Tx, keep int) *appendBatch {
+	return &appendBatch{tx: tx, keep: keep, rooms: map[string]*roomRecord{}, reads: map[roomReadKey]uint64{}}
+}
+
+func (b *appendBatch) room(id string) (*roomRecord, error) {
+	if r := b.rooms[id]; r != nil {
+		return r, nil
+	}
+	rec, err := getRoom(b.tx, id)
+	if err != nil {
+		return nil, err
+	}
+	b.rooms[id] = &rec
+	return &rec, nil
+}
+
+// append writes one message and trims its conversation. The first result
+// is the message's own refusal; the second fails the whole batch. Every
+// check that can refuse runs before anything is written, since a refusal
+// does not roll the shared transaction back.
+func (b *appendBatch) append(m *Message) (refused, failed error) {
+	tx := b.tx
+	var room *roomRecord
 	if !m.IsDirect() {
 		var err error
-		if room, err = getRoom(tx, m.RoomID); errors.Is(err, ErrNotFound) {
+		if room, err = b.room(m.RoomID); errors.Is(err, ErrNotFound) {
 			return ErrNotFound, nil
 		} else if err != nil {
 			return nil, err
@@ -293,9 +326,9 @@ func appendTx(tx *bolt.Tx, m *Message, keep int) (refused, failed error) {
 		return nil, err
 	}
 	// Trim in the same transaction, so the history never exceeds keep.
-	if keep > 0 {
+	if b.keep > 0 {
 		c := conv.Cursor()
-		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k)+uint64(keep) <= seq; k, v = c.First() {
+		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k)+uint64(b.keep) <= seq; k, v = c.First() {
 			if err := deleteMessageFiles(tx, v); err != nil {
 				return nil, err
 			}
@@ -322,10 +355,24 @@ func appendTx(tx *bolt.Tx, m *Message, keep int) (refused, failed error) {
 		return nil, nil
 	}
 	room.LastMessageAt = m.Time
-	if err := putJSON(tx.Bucket(bucketRooms), []byte(m.RoomID), room); err != nil {
-		return nil, err
+	b.reads[roomReadKey{m.SenderID, m.RoomID}] = seq
+	return nil, nil
+}
+
+// finish writes what the batch's messages changed in common.
+func (b *appendBatch) finish() error {
+	rooms := b.tx.Bucket(bucketRooms)
+	for id, rec := range b.rooms {
+		if err := putJSON(rooms, []byte(id), rec); err != nil {
+			return err
+		}
 	}
-	return nil, setRoomRead(tx, m.SenderID, m.RoomID, seq)
+	for k, seq := range b.reads {
+		if err := setRoomRead(b.tx, k.user, k.room, seq); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r messageRecord) preview(seq uint64) *ReplyParent {
