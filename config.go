@@ -149,7 +149,7 @@ func defaultConfig() Config {
 			RoomsPerUser:        200,
 			RoomsCreatedPerHour: 20,
 		},
-		Presence: PresenceConfig{BroadcastLimit: 1000},
+		Presence: PresenceConfig{BroadcastLimit: 250},
 		Uploads:  UploadsConfig{Enabled: true, MaxBytes: 10 << 20, UserQuotaBytes: 200 << 20, TotalBytes: 2 << 30},
 		TLS: TLSConfig{
 			RedirectAddr: ":80",

@@ -361,7 +361,9 @@ func newMelody(cfg Config, checkOrigin func(*http.Request) bool) *melody.Melody 
 	// in the order it asked.
 	m.Config.ConcurrentMessageHandling = false
 	m.Upgrader = &websocket.Upgrader{
-		ReadBufferSize:    1024,
+		// 0 reuses the HTTP server's 4 KiB read buffer, which the
+		// connection's goroutine keeps alive anyway, instead of adding one.
+		ReadBufferSize:    0,
 		WriteBufferSize:   1024,
 		WriteBufferPool:   &sync.Pool{}, // idle connections hold no write buffer
 		EnableCompression: false,        // permessage-deflate costs memory per connection and invites compression attacks
