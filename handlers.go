@@ -87,7 +87,8 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.conns.Add(1)
 	defer s.conns.Done()
-	c := &client{id: newClientID(), ip: s.clientIP(r), limits: newConnLimits(s.cfg.Limits), typingAt: map[string]time.Time{}}
+	c := &client{id: newClientID(), ip: s.clientIP(r), limits: newConnLimits(s.cfg.Limits), typingAt: map[string]time.Time{},
+		inFlight: make(chan struct{}, maxInFlight)}
 	if !s.ipConns.Acquire(c.ip) {
 		s.log.Warn("connection refused: too many from one address", "ip", c.ip, "limit", s.cfg.Limits.ConnectionsPerIP)
 		w.Header().Set("Retry-After", "10")

@@ -82,11 +82,42 @@ func (s *server) handleChat(ctx context.Context, c *client, f Frame) error {
 	if err := s.checkNotMuted(d.RoomID, a.ID); err != nil {
 		return err
 	}
-	// Delivery, including the sender's acknowledgement, happens in
-	// deliver once the message is committed.
-	_, err := s.store.AppendMessage(ctx, Message{RoomID: d.RoomID, SenderID: a.ID, SenderName: a.Name,
+	return s.queueMessage(ctx, c, f.Type, Message{RoomID: d.RoomID, SenderID: a.ID, SenderName: a.Name,
 		Content: d.Content, Time: s.now(), ClientMsgID: d.ClientMsgID, ReplyTo: replyTo, FileIDs: d.Files})
-	return appendError(err, d.RoomID)
+}
+
+// maxInFlight is how many of one connection's messages may wait for the
+// same group commit. More would let one client put a burst into a single
+// commit, which is then fanned out to every member at once and can
+// overflow their send buffers.
+const maxInFlight = 4
+
+// queueMessage hands a message to the store's group commit without
+// waiting for it to be saved, so a client can have a few messages on their
+// way. Delivery, including the sender's acknowledgement, happens in
+// deliver once the message is committed; a failure comes back as an
+// error frame that names the message's clientMsgId.
+func (s *server) queueMessage(ctx context.Context, c *client, typ string, m Message) error {
+	select {
+	case c.inFlight <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err := s.store.QueueMessage(ctx, m, func(_ Message, err error) {
+		<-c.inFlight
+		if err != nil {
+			err = appendError(err, m.RoomID)
+			var pe *protoError
+			if !errors.As(err, &pe) {
+				s.log.Error("message not saved", "client", c.id, "user", m.SenderName, "err", err)
+			}
+			c.send(errorFrame(err, typ, m.ClientMsgID))
+		}
+	})
+	if err != nil {
+		<-c.inFlight
+	}
+	return err
 }
 
 // checkNotMuted refuses a muted member's messages and typing notices.
@@ -124,9 +155,8 @@ func (s *server) handlePrivate(ctx context.Context, c *client, f Frame) error {
 	if target.ID == a.ID {
 		return errorf(codeInvalidTarget, "You cannot send a private message to yourself")
 	}
-	_, err = s.store.AppendMessage(ctx, Message{SenderID: a.ID, SenderName: a.Name, TargetID: target.ID,
+	return s.queueMessage(ctx, c, f.Type, Message{SenderID: a.ID, SenderName: a.Name, TargetID: target.ID,
 		TargetName: target.Name, Content: d.Content, Time: s.now(), ClientMsgID: d.ClientMsgID, ReplyTo: replyTo, FileIDs: d.Files})
-	return appendError(err, "")
 }
 
 // findUser resolves a user by id or, failing that, by name. Deleted

@@ -39,6 +39,7 @@ type client struct {
 	user      atomic.Pointer[account] // nil until auth succeeds
 	tokenHash []byte                  // the token this connection signed in with; handlers only
 	limits    *connLimits             // handlers only
+	inFlight  chan struct{}           // messages waiting for their commit, at most maxInFlight
 	typingAt  map[string]time.Time    // last isTyping:true relayed, per room; handlers only
 
 	dropped atomic.Bool // set once when the server closes the connection

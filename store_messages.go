@@ -130,8 +130,11 @@ func (m Message) record() messageRecord {
 }
 
 type appendRequest struct {
-	msg  Message
-	done chan error // buffered 1; the writer sends exactly once
+	msg Message
+	// done is called exactly once, by the writer goroutine, after the
+	// transaction holding msg committed (err nil) or failed. It must not
+	// block.
+	done func(Message, error)
 }
 
 // AppendMessage stores m and returns it with its Seq once the transaction
@@ -139,26 +142,39 @@ type appendRequest struct {
 // Errors wrap ErrUnavailable (the write failed) or are ErrStoreClosed;
 // a room message for an unknown room is ErrNotFound.
 func (s *Store) AppendMessage(ctx context.Context, m Message) (Message, error) {
-	req := &appendRequest{msg: m, done: make(chan error, 1)}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return Message{}, ErrStoreClosed
+	type result struct {
+		m   Message
+		err error
 	}
-	select {
-	case s.appends <- req:
-		s.mu.RUnlock()
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return Message{}, ctx.Err()
+	res := make(chan result, 1)
+	if err := s.QueueMessage(ctx, m, func(m Message, err error) { res <- result{m, err} }); err != nil {
+		return Message{}, err
 	}
 	// Once queued the writer always answers, even during Close, so this
 	// wait cannot outlive the store; it ignores ctx so that a message is
 	// never reported as failed after it was committed.
-	if err := <-req.done; err != nil {
-		return Message{}, err
+	r := <-res
+	return r.m, r.err
+}
+
+// QueueMessage queues m for the next group commit and returns without
+// waiting for it; done reports the outcome as AppendMessage would. Messages
+// queued by one goroutine commit in the order they were queued, so a
+// client may send many without waiting for each to be saved. It blocks
+// only while the queue is full, which slows the fastest senders down.
+func (s *Store) QueueMessage(ctx context.Context, m Message, done func(Message, error)) error {
+	req := &appendRequest{msg: m, done: done}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrStoreClosed
 	}
-	return req.msg, nil
+	select {
+	case s.appends <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *Store) writer() {
@@ -221,7 +237,11 @@ func (s *Store) commitBatch(batch []*appendRequest) {
 		s.opts.ObserveCommit(committed, took, err)
 	}
 	for i, r := range batch {
-		r.done <- errs[i]
+		if errs[i] != nil {
+			r.done(Message{}, errs[i])
+		} else {
+			r.done(r.msg, nil)
+		}
 	}
 }
 
