@@ -4,6 +4,7 @@
 
 import { notificationsEnabled } from './notify.js';
 import { avatarClass, initials, plural, typingText } from './format.js';
+import { canInvite } from './moderation.js';
 import { renderDMs, renderMembers, renderRooms } from './sidebar.js';
 
 export const renderMethods = {
@@ -26,6 +27,7 @@ export const renderMethods = {
     this.renderTyping();
     this.renderTitle();
     this.renderConnection();
+    this.renderComposerState();
   },
 
   renderMe() {
@@ -59,16 +61,22 @@ export const renderMethods = {
 
   renderHeader() {
     const conv = this.currentConv();
-    const { title, subtitle, leave, welcome, welcomeTitle, composerWrap, timeline, membersCount } = this.els;
+    const { title, counts, topic, lock, leave, welcome, welcomeTitle, composerWrap, timeline, membersCount, roomSettings, inviteOpen } = this.els;
     welcome.hidden = !!conv;
     timeline.hidden = !conv;
     composerWrap.hidden = !conv;
     leave.hidden = !conv?.isRoom;
+    roomSettings.hidden = !conv?.isRoom;
+    inviteOpen.hidden = !canInvite(conv, this.me);
+    lock.hidden = !conv?.private;
     this.acct.resetPeer.hidden = !conv || conv.isRoom || !this.me?.isAdmin;
     this.shell.setMembersAvailable(!!conv?.isRoom);
+    topic.hidden = !conv?.topic;
+    topic.textContent = conv?.topic || '';
+    topic.title = conv?.topic || '';
     if (!conv) {
       title.textContent = 'parley';
-      subtitle.textContent = '';
+      counts.textContent = '';
       welcomeTitle.textContent = this.me ? `Welcome, ${this.me.username}!` : 'Welcome!';
       return;
     }
@@ -76,12 +84,12 @@ export const renderMethods = {
     timeline.setAttribute('aria-label', `Messages in ${conv.title}`);
     if (conv.isRoom) {
       const onlineCount = [...conv.members.values()].filter((m) => m.online).length;
-      subtitle.textContent = conv.membersLoaded
+      counts.textContent = conv.membersLoaded
         ? `${plural(conv.memberCount, 'member')} · ${onlineCount} online`
         : plural(conv.memberCount, 'member');
       membersCount.textContent = String(conv.memberCount);
     } else {
-      subtitle.textContent = this.online.has(conv.id) ? 'Online' : 'Offline';
+      counts.textContent = this.online.has(conv.id) ? 'Online' : 'Offline';
     }
   },
 
@@ -90,7 +98,12 @@ export const renderMethods = {
     const { membersOnline, membersOffline, onlineHeading, offlineHeading } = this.els;
     const members = conv?.isRoom ? [...conv.members.values()] : [];
     const resetPassword = this.me?.isAdmin ? (name) => this.openResetLinkDialog(name) : null;
-    renderMembers(membersOnline, membersOffline, members, this.me || {}, (id, name) => this.openDM(id, name), resetPassword);
+    renderMembers(membersOnline, membersOffline, members, this.me || {}, {
+      openDM: (id, name) => this.openDM(id, name),
+      resetPassword,
+      powers: (m) => this.memberPowers(m),
+      openMenu: (button, m) => this.openMemberMenu(button, m),
+    });
     const on = members.filter((m) => m.online).length;
     onlineHeading.textContent = `Online — ${on}`;
     offlineHeading.textContent = `Offline — ${members.length - on}`;

@@ -8,12 +8,18 @@ import { renderAllRooms } from './sidebar.js';
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export const roomMethods = {
+  // onLeft: the user is no longer in a room: they left (here or on
+  // another device), or a moderator removed them (removedFrom says why).
   onLeft(d) {
     const key = roomKey(d.roomId);
+    const why = this.removedFrom(d.roomId);
     if (!this.convs.has(key)) return;
+    const conv = this.convs.get(key);
+    this.leaveConversation(conv);
     this.convs.delete(key);
-    this.prefs.forgetRoom(d.roomId);
-    this.shell.toast(`You left #${d.roomId}.`);
+    if (this.roomDialogKey === key && this.mod.room.open) this.mod.room.close();
+    if (why) this.shell.toast(why, 'error');
+    else this.shell.toast(`You left #${d.roomId}.`);
     if (this.current === key) this.open(this.sidebarOrder()[0]?.key || null, { focus: false });
     else this.renderAll();
   },
@@ -21,8 +27,10 @@ export const roomMethods = {
   onUserJoined(d) {
     const conv = this.convs.get(roomKey(d.roomId));
     if (!conv) return;
+    this.learnName(d.userId, d.username);
     if (!conv.members.has(d.userId)) conv.memberCount++;
-    conv.members.set(d.userId, { userId: d.userId, username: d.username, online: this.online.has(d.userId) });
+    conv.members.set(d.userId, { userId: d.userId, username: d.username, online: this.online.has(d.userId), role: 'member', muted: false });
+    if (d.invitedBy) this.onInvitedMember(conv, d);
     if (conv.key === this.current) this.renderAll();
   },
 
@@ -61,9 +69,12 @@ export const roomMethods = {
   },
 
   openRoomsDialog() {
-    const { joinName, allRooms } = this.els;
+    const { joinName, allRooms, joinPrivate, joinTopic, joinOptions } = this.els;
     this.showJoinError('');
     joinName.value = '';
+    joinPrivate.checked = false;
+    joinTopic.value = '';
+    joinOptions.open = false;
     if (!allRooms.children.length) {
       this.els.allRoomsEmpty.hidden = false;
       this.els.allRoomsEmpty.textContent = this.authed ? 'Loading rooms…' : 'Rooms load once you are connected.';
@@ -74,7 +85,9 @@ export const roomMethods = {
     joinName.focus();
   },
 
-  joinByName(name) {
+  // joinByName joins (or opens) a room; options apply when it is created:
+  // { private, topic }.
+  joinByName(name, options = {}) {
     if (!ROOM_NAME.test(name)) {
       this.showJoinError("Room names are 1-64 letters, digits, '_', '-' or '.'.");
       this.els.joinName.focus();
@@ -86,7 +99,7 @@ export const roomMethods = {
       this.open(conv.key);
       return;
     }
-    if (!this.sendJoin(name, true)) this.showJoinError('You are not connected; try again in a moment.');
+    if (!this.sendJoin(name, true, options)) this.showJoinError('You are not connected; try again in a moment.');
   },
 
   showJoinError(message) {

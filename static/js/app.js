@@ -2,22 +2,36 @@
 // user's conversations, turns server frames (PROTOCOL.md) into that state,
 // and user actions into frames. Its methods are split by concern:
 // app-session.js (signing in and out), app-account.js (passwords and reset
-// links), app-rooms.js (rooms and presence), app-render.js (the chrome
-// around the timeline). The timeline itself is timeline.js.
+// links), app-rooms.js (rooms and presence), app-reads.js (read state and
+// unread counts), app-messages.js (edits, deletes, reactions, files),
+// app-threads.js (replies, threads, jumps to a message),
+// app-moderation.js (roles, moderation, room settings, invitations),
+// app-search.js (search), app-render.js (the chrome around the
+// timeline). The timeline itself is timeline.js.
 
 import { accountMethods } from './app-account.js';
+import { messageMethods } from './app-messages.js';
+import { moderationMethods } from './app-moderation.js';
+import { readMethods } from './app-reads.js';
 import { roomMethods } from './app-rooms.js';
 import { renderMethods } from './app-render.js';
+import { searchMethods } from './app-search.js';
+import { threadMethods } from './app-threads.js';
 import { sessionMethods } from './app-session.js';
+import { MentionAutocomplete } from './autocomplete.js';
 import { CLOSE_NORMAL, Connection, socketURL } from './connection.js';
 import { Conversation, MAX_ID, dmKey, roomKey } from './conversation.js';
 import { Composer } from './composer.js';
 import { byId } from './dom.js';
 import { mentions } from './format.js';
+import { Menu } from './menu.js';
 import { notificationsSupported, notify, toggleNotifications } from './notify.js';
+import { EmojiPicker } from './reactions.js';
 import { Shell } from './shell.js';
 import * as storage from './storage.js';
+import { ThreadPanel } from './thread.js';
 import { Timeline } from './timeline.js';
+import { Attachments } from './uploads.js';
 
 // A typing indicator disappears TYPING_TTL_MS after its last refresh; a
 // typist refreshes it every 3 s.
@@ -49,9 +63,10 @@ export class App {
     this.authing = null; // 'token' or 'password' while an auth is unanswered
     this.signInRequest = null; // { username, password } waiting for a socket
     this.greeted = false; // "connected" arrived on the current socket
-    this.historyQueue = []; // { key, older } per unanswered history, in order
+    this.historyQueue = []; // { key, mode: 'newest'|'older'|'around' } per unanswered history, in order
     this.joinQueue = []; // { roomId, open } per unanswered join, in order
-    this.readSent = new Map(); // peer userId -> newest id reported read
+    this.names = new Map(); // userId -> username, of everyone met (reaction tooltips)
+    this.readTimers = new Map(); // conversation key -> timer of a throttled read
     this.seq = 0;
     this.backlog = []; // background requests waiting for their turn
     this.tokens = SYNC_BURST;
@@ -74,24 +89,52 @@ export class App {
       onlineHeading: el('online-heading'), offlineHeading: el('offline-heading'),
       joinForm: el('join-form'), joinName: el('join-name'), joinError: el('join-error'),
       allRooms: el('all-rooms'), allRoomsEmpty: el('all-rooms-empty'),
+      joinPrivate: el('join-private'), joinTopic: el('join-topic'), joinOptions: el('join-options'),
+      counts: el('conv-counts'), topic: el('conv-topic'), lock: el('conv-lock'), roomSettings: el('room-settings'),
+      inviteOpen: el('invite-open'), composerNotice: el('composer-notice'), composerInput: el('composer-input'),
+      replyBar: el('reply-bar'), replyLabel: el('reply-bar-label'), replyQuote: el('reply-bar-quote'),
+      thread: el('thread'), threadInput: el('thread-input'),
     };
 
+    this.picker = new EmojiPicker(el('emoji-picker'));
+    this.menu = new Menu(el('popup-menu'));
     this.timeline = new Timeline({
       scroller: el('timeline'), list: el('messages'), loadOlder: el('load-older'), pill: el('new-pill'),
-      start: el('timeline-start'), startTitle: el('timeline-start-title'), startText: el('timeline-start-text'),
-      startIcon: el('timeline-start-icon'),
+      jump: el('jump-latest'), start: el('timeline-start'), startTitle: el('timeline-start-title'),
+      startText: el('timeline-start-text'), startIcon: el('timeline-start-icon'),
     }, {
       onLoadOlder: () => this.loadOlder(),
-      onRetry: (id) => this.retry(id),
-      onDiscard: (id) => this.discard(id),
       onReachBottom: () => this.markRead(),
+      onJumpLatest: () => this.jumpToLatest(this.currentConv()),
+      onEscape: () => this.composer.focus(),
+      context: (conv) => this.messageContext(conv, 'timeline'),
+      actions: (id) => this.messageActions(this.currentConv(), id, 'timeline'),
+    });
+    this.threadPanel = new ThreadPanel({
+      panel: el('thread'), list: el('thread-messages'), status: el('thread-status'), where: el('thread-where'),
+      scroller: el('thread-scroll'),
+    }, (id) => this.messageActions(this.currentConv(), id, 'thread'));
+    this.attachments = new Attachments(el('attachments'), {
+      token: () => this.token,
+      onChange: () => {},
     });
     this.composer = new Composer(el('composer'), el('composer-input'), {
       onSend: (text) => this.sendMessage(text),
       onTyping: (on) => this.sendTyping(on),
+      onKeyDown: (e) => this.composerKey(e),
+      canSendEmpty: () => this.attachments.items().length > 0,
+      onFiles: (files) => this.attachFiles(files),
     });
+    this.threadComposer = new Composer(el('thread-composer'), el('thread-input'), {
+      onSend: (text) => this.sendThreadReply(text),
+      onTyping: () => {},
+    });
+    this.mentionPicker = new MentionAutocomplete(el('composer-input'), el('mention-list'), () => this.mentionCandidates());
     this.wire();
     this.initAccount();
+    this.initMessages();
+    this.initModeration();
+    this.initSearch();
   }
 
   start() {
@@ -114,7 +157,9 @@ export class App {
     els.leave.addEventListener('click', () => this.leaveCurrent());
     els.joinForm.addEventListener('submit', (e) => {
       e.preventDefault();
-      this.joinByName(els.joinName.value.trim().replace(/^#/, ''));
+      this.joinByName(els.joinName.value.trim().replace(/^#/, ''), {
+        private: els.joinPrivate.checked, topic: els.joinTopic.value.trim(),
+      });
     });
     els.notifyToggle.hidden = !notificationsSupported();
     els.notifyToggle.addEventListener('click', async () => {
@@ -154,6 +199,8 @@ export class App {
     this.backlog = [];
     this.composer.forgetTyping();
     this.accountRequestsLost();
+    this.moderationRequestsLost();
+    this.messageRequestsLost();
     if (this.resumeOnClose) {
       // Signed out only because another tab changed the password: sign
       // in with its token at once rather than after the usual backoff
@@ -205,6 +252,20 @@ export class App {
       loggedOut: this.onLoggedOut,
       passwordChanged: this.onPasswordChanged,
       resetLink: this.onResetLink,
+      messageEdited: this.onMessageEdited,
+      messageDeleted: this.onMessageDeleted,
+      reaction: this.onReaction,
+      thread: this.onThread,
+      searchResults: this.onSearchResults,
+      readUpdated: this.onReadUpdated,
+      kicked: (d) => this.onModerationEvent('kicked', d),
+      banned: (d) => this.onModerationEvent('banned', d),
+      unbanned: (d) => this.onModerationEvent('unbanned', d),
+      muted: (d) => this.onModerationEvent('muted', d),
+      unmuted: (d) => this.onModerationEvent('unmuted', d),
+      roleChanged: (d) => this.onModerationEvent('roleChanged', d),
+      roomUpdated: (d) => this.onModerationEvent('roomUpdated', d),
+      invited: this.onInvited,
       error: this.onError,
     }[type];
     if (handler) handler.call(this, d);
@@ -237,22 +298,24 @@ export class App {
       const conv = this.ensureRoom(r.roomId);
       conv.memberCount = r.memberCount;
       conv.hasMessages = !!r.lastMessageAt;
+      conv.topic = r.topic || '';
+      conv.private = !!r.private;
+      conv.role = r.role || 'member';
       if (r.lastMessageAt && r.lastMessageAt > conv.lastActivity) conv.lastActivity = r.lastMessageAt;
+      this.setReadState(conv, r.lastRead, r.unread ?? 0, r.mentions ?? 0);
     }
     // Direct conversations: the server lists every one, with what is
     // unread, so each device shows the same list. One opened on this page
     // that has no message yet stays until the page closes.
     const directs = new Map((d.directs || []).map((c) => [c.userId, c]));
     for (const conv of this.convs.values()) {
-      if (!conv.isRoom && !directs.has(conv.id)) conv.unread = 0;
+      if (!conv.isRoom && !directs.has(conv.id)) this.setReadState(conv, conv.lastRead, 0, 0);
     }
     for (const c of directs.values()) {
       const conv = this.ensureDM(c.userId, c.username);
-      conv.unread = c.unread;
+      this.setReadState(conv, c.lastRead, c.unread, 0);
       if (c.lastMessageAt > conv.lastActivity) conv.lastActivity = c.lastMessageAt;
       if (c.online) this.online.set(c.userId, c.username);
-      // Read that far already: no need to say so again.
-      if (c.lastRead > (this.readSent.get(c.userId) || '')) this.readSent.set(c.userId, c.lastRead);
     }
 
     this.renderMe();
@@ -265,6 +328,7 @@ export class App {
     }
     this.syncAll(key);
     this.open(key, { focus: !reconnect });
+    this.resumeThread();
   }
 
   // syncAll fetches what this page may have missed: the room about to be
@@ -311,13 +375,18 @@ export class App {
     for (const conv of this.convs.values()) {
       for (const t of conv.typing.values()) clearTimeout(t.timer);
     }
+    for (const t of this.readTimers.values()) clearTimeout(t);
+    this.readTimers = new Map();
     this.convs = new Map();
     this.online = new Map();
+    this.names = new Map();
     this.current = null;
     this.prefs = null;
     this.me = null;
-    this.readSent = new Map();
     this.composer.reset();
+    this.threadComposer.reset();
+    this.attachments.clear();
+    this.resetMessageState();
     this.timeline.clear();
   }
 
@@ -366,10 +435,14 @@ export class App {
     this.composer.stopTyping(); // reported for the room being left
     const conv = key ? this.convs.get(key) : null;
     const previous = this.currentConv();
-    if (previous && previous !== conv) previous.unreadMarker = null;
+    if (previous && previous !== conv) {
+      previous.unreadMarker = null;
+      this.leaveConversation(previous);
+    }
     this.current = conv ? conv.key : null;
     if (this.prefs) this.prefs.current = this.current;
     this.composer.switchTo(this.current, conv ? `Message ${conv.title}` : '');
+    this.attachments.switchTo(this.current);
     this.shell.closeDrawer();
     if (!conv) {
       this.timeline.clear();
@@ -377,7 +450,8 @@ export class App {
       return;
     }
     if (conv !== previous) {
-      conv.unreadMarker = conv.unread > 0 ? this.readMarker(conv) : null;
+      // The "New" line goes after what the server says was read.
+      conv.unreadMarker = conv.unread > 0 ? conv.lastRead : null;
       this.timeline.show(conv, this.me);
     }
     if (this.authed) {
@@ -389,50 +463,21 @@ export class App {
     if (focus && !this.shell.narrow) this.composer.focus();
   }
 
-  // readMarker is the id after which a conversation's messages are new.
-  readMarker(conv) {
-    if (conv.isRoom) return this.prefs.lastRead(conv.id) ?? null;
-    if (!conv.loaded) return null; // set when the messages arrive
-    const i = conv.messages.length - conv.unread - 1;
-    return i >= 0 ? conv.messages[i].id : '';
-  }
-
   openDM(userId, username) {
     if (userId === this.me.userId) return;
     const conv = this.ensureDM(userId, username);
     this.open(conv.key);
   }
 
-  // markRead records that the open conversation has been seen: rooms in
-  // this browser, direct conversations on the server (read).
-  markRead() {
-    const conv = this.currentConv();
-    if (!conv || document.visibilityState !== 'visible' || !conv.loaded) return;
-    const newest = conv.newestId();
-    if (conv.isRoom) {
-      if (newest) this.prefs.setLastRead(conv.id, newest);
-    } else if (newest && this.authed && newest > (this.readSent.get(conv.id) || '')) {
-      if (this.send('read', { withUserId: conv.id, messageId: newest })) this.readSent.set(conv.id, newest);
-    }
-    if (conv.unread) {
-      conv.unread = 0;
-      this.renderSidebar();
-      this.renderTitle();
-    }
-  }
-
-  // countUnread recomputes a room's unread count from its read marker.
-  countUnread(conv) {
-    if (!conv.isRoom || !this.me) return;
-    conv.unread = conv.unreadSince(this.prefs.lastRead(conv.id) ?? '', this.me.userId);
-  }
-
   isVisible(conv) {
     return conv.key === this.current && document.visibilityState === 'visible';
   }
 
-  sendJoin(roomId, open) {
-    if (!this.send('join', { roomId })) return false;
+  sendJoin(roomId, open, options = {}) {
+    const data = { roomId };
+    if (options.private) data.private = true;
+    if (options.topic) data.topic = options.topic;
+    if (!this.send('join', data)) return false;
     this.joinQueue.push({ roomId, open });
     const conv = this.convs.get(roomKey(roomId));
     if (conv) conv.joining = true;
@@ -447,7 +492,7 @@ export class App {
     const data = conv.isRoom ? { roomId: conv.id } : { withUserId: conv.id, before: MAX_ID };
     if (!this.send('history', data)) return;
     conv.syncing = true;
-    this.historyQueue.push({ key: conv.key, older: false });
+    this.historyQueue.push({ key: conv.key, mode: 'newest' });
   }
 
   loadOlder() {
@@ -457,32 +502,50 @@ export class App {
     data.before = conv.oldestId() || MAX_ID;
     if (!this.send('history', data)) return;
     conv.loadingOlder = true;
-    this.historyQueue.push({ key: conv.key, older: true });
+    this.historyQueue.push({ key: conv.key, mode: 'older' });
     this.timeline.update();
   }
 
-  sendMessage(text) {
+  // sendMessage sends text (and the files attached, and the reply being
+  // written) to the open conversation. replyTo: reply to that message
+  // instead, from its thread (no files). False leaves the text in place.
+  sendMessage(text, { replyTo = null } = {}) {
     const conv = this.currentConv();
-    if (!conv) return false;
+    if (!conv || this.isMuted(conv)) return false;
+    const fromThread = replyTo != null;
+    if (!fromThread && this.attachments.busy()) {
+      this.shell.toast('Your files are still uploading; send once they are done.');
+      return false;
+    }
+    const files = fromThread ? [] : this.attachments.take();
+    if (!text.trim() && !files.length) return false;
+    const reply = fromThread ? this.quoteOf(conv, replyTo) : this.replies.get(conv.key);
+    if (!fromThread) this.clearReply();
     const p = {
       clientMsgId: `c${Date.now().toString(36)}${(++this.seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`,
       content: text,
       timestamp: new Date().toISOString(),
       status: 'sending',
       error: '',
+      replyTo: reply || null,
+      files,
     };
+    if (conv.hasNewer) this.jumpToLatest(conv);
     conv.pending.push(p);
     this.transmit(conv, p);
     this.timeline.update({ ownSend: true });
+    this.renderThread();
     return true;
   }
 
   transmit(conv, p) {
     p.status = 'sending';
     p.error = '';
-    const sent = this.authed && (conv.isRoom
-      ? this.send('chat', { roomId: conv.id, content: p.content, clientMsgId: p.clientMsgId })
-      : this.send('private', { targetUserId: conv.id, content: p.content, clientMsgId: p.clientMsgId }));
+    const data = conv.isRoom ? { roomId: conv.id } : { targetUserId: conv.id };
+    Object.assign(data, { content: p.content, clientMsgId: p.clientMsgId });
+    if (p.replyTo) data.replyTo = p.replyTo.id;
+    if (p.files?.length) data.files = p.files.map((f) => f.id);
+    const sent = this.authed && this.send(conv.isRoom ? 'chat' : 'private', data);
     if (!sent) {
       p.status = 'failed';
       p.error = 'you are not connected';
@@ -498,12 +561,16 @@ export class App {
     conv.pending.push(p);
     this.transmit(conv, p);
     this.timeline.update({ ownSend: true });
+    this.renderThread();
     this.composer.focus();
   }
 
   discard(clientMsgId) {
     const conv = this.currentConv();
-    if (conv?.takePending(clientMsgId)) this.timeline.update();
+    if (conv?.takePending(clientMsgId)) {
+      this.timeline.update();
+      this.renderThread();
+    }
     this.composer.focus();
   }
 
@@ -523,17 +590,31 @@ export class App {
   receive(conv, msgs, live) {
     let ownSend = false;
     for (const m of msgs) {
+      this.learnName(m.senderId, m.senderName);
       if (m.senderId === this.me.userId && conv.takePending(m.clientMsgId)) ownSend = live;
     }
-    const added = msgs.filter((m) => conv.add(m));
+    // Reading from newest before the page changes (the reader may be
+    // about to be moved to the bottom).
+    const seen = live && this.seesNewest(conv);
+    const added = [];
+    for (const m of msgs) {
+      // Shown a stretch of older history: newer messages wait for the
+      // newest page ("Jump to latest").
+      if (live && conv.hasNewer) {
+        if (!conv.byId.has(m.id)) added.push(m);
+      } else if (conv.add(m)) {
+        added.push(m);
+      }
+    }
     for (const m of added) {
       if (m.senderId !== this.me.userId) this.clearTyping(conv, m.senderId);
+      if (live && m.replyTo) this.countReply(conv, m);
     }
-    if (conv.isRoom) this.countUnread(conv);
-    else if (live && !this.isVisible(conv)) conv.unread += added.filter((m) => m.senderId !== this.me.userId).length;
+    if (live) this.countLive(conv, added, seen);
     if (conv.key === this.current) {
       this.timeline.update({ ownSend });
-      if (this.timeline.isPinned() || !conv.isRoom) this.markRead();
+      this.markRead();
+      this.renderThread();
     }
     if (live) for (const m of added) this.maybeNotify(conv, m);
     this.renderSidebar();
@@ -541,44 +622,47 @@ export class App {
     if (conv.key === this.current) this.renderTyping();
   }
 
+  // mentionsMe: the server says the message mentions the user (rooms), or
+  // its text does (direct messages, edits).
+  mentionsMe(m) {
+    return !!this.me && m.senderId !== this.me.userId && !m.deleted &&
+      (!!m.mentions?.includes(this.me.userId) || mentions(m.content || '', this.me.username));
+  }
+
   maybeNotify(conv, m) {
     if (m.senderId === this.me.userId || (this.isVisible(conv) && document.hasFocus())) return;
-    if (conv.isRoom && !mentions(m.content, this.me.username)) return;
+    if (conv.isRoom && !this.mentionsMe(m)) return;
     const title = conv.isRoom ? `${m.senderName} in #${conv.name}` : m.senderName;
-    notify(title, m.content, conv.key, () => this.open(conv.key));
+    const body = m.content || (m.files?.length ? `Sent ${m.files.length === 1 ? m.files[0].name : `${m.files.length} files`}` : '');
+    notify(title, body, conv.key, () => this.open(conv.key));
   }
 
   onHistory(d) {
     const key = d.roomId ? roomKey(d.roomId) : dmKey(d.withUserId);
     const i = this.historyQueue.findIndex((r) => r.key === key);
-    const req = i >= 0 ? this.historyQueue.splice(i, 1)[0] : { key, older: false };
+    const req = i >= 0 ? this.historyQueue.splice(i, 1)[0] : { key, mode: 'newest' };
     const conv = this.convs.get(key);
     if (!conv) return;
-    if (req.older) conv.loadingOlder = false;
+    if (req.mode === 'around') {
+      for (const m of d.messages) {
+        if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
+      }
+      conv.prepareAround(d.messages, d.hasMore, !!d.hasNewer);
+      this.receive(conv, d.messages, false);
+      this.afterAround(conv, req.target);
+      return;
+    }
+    if (req.mode === 'older') conv.loadingOlder = false;
     else conv.syncing = false;
-    this.mergePage(conv, d.messages, d.hasMore, !req.older);
+    this.mergePage(conv, d.messages, d.hasMore, req.mode !== 'older');
   }
 
   mergePage(conv, msgs, hasMore, newest) {
-    const isCurrent = conv.key === this.current;
-    const lastRead = conv.isRoom ? this.prefs.lastRead(conv.id) : undefined;
-    const unreadBefore = conv.unread;
     for (const m of msgs) {
       if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
     }
     conv.preparePage(msgs, hasMore, newest);
-    // A room seen for the first time in this browser starts out read.
-    if (conv.isRoom && lastRead === undefined) this.prefs.setLastRead(conv.id, msgs.at(-1)?.id || '');
     this.receive(conv, msgs, false);
-    // Opened before its messages arrived: mark where the new ones start.
-    if (isCurrent && newest && conv.unreadMarker == null) {
-      if (conv.isRoom && lastRead !== undefined) {
-        if (conv.messages.some((m) => m.id > lastRead && m.senderId !== this.me.userId)) conv.unreadMarker = lastRead;
-      } else if (!conv.isRoom && unreadBefore > 0) {
-        conv.unreadMarker = conv.messages[conv.messages.length - unreadBefore - 1]?.id || '';
-      }
-      if (conv.unreadMarker != null) this.timeline.update();
-    }
   }
 
   onJoined(d) {
@@ -587,8 +671,14 @@ export class App {
     const conv = this.ensureRoom(d.roomId);
     conv.joining = false;
     conv.members = new Map(d.users.map((u) => [u.userId, { ...u }]));
+    for (const u of d.users) this.learnName(u.userId, u.username);
     conv.membersLoaded = true;
     conv.memberCount = d.users.length;
+    conv.topic = d.topic || '';
+    conv.private = !!d.private;
+    conv.role = d.role || 'member';
+    this.syncMyMute(conv);
+    if (d.lastRead && d.lastRead > conv.lastRead) this.setReadState(conv, d.lastRead, conv.unread, conv.mentions);
     this.mergePage(conv, d.history, d.hasMore, true);
     if (req.open) {
       this.shell.dialog.close();
@@ -601,13 +691,19 @@ export class App {
   onError(d) {
     if (d.type === 'auth') return this.onAuthError(d);
     if (this.onAccountError(d)) return;
+    if (this.onModerationError(d)) return;
+    if (this.onMessageError(d)) return;
     if (d.clientMsgId) {
       for (const conv of this.convs.values()) {
         const p = conv.findPending(d.clientMsgId);
         if (!p) continue;
         p.status = 'failed';
         p.error = d.message || d.code;
-        if (conv.key === this.current) this.timeline.update();
+        if (d.code === 'muted') this.learnMute(conv, d.message);
+        if (conv.key === this.current) {
+          this.timeline.update();
+          this.renderThread();
+        }
         return;
       }
     }
@@ -617,9 +713,10 @@ export class App {
         const req = this.historyQueue.shift();
         const conv = req && this.convs.get(req.key);
         if (!conv) return;
+        if (req.mode === 'around') return this.afterAround(conv, req.target, d.message);
         conv.loadingOlder = false;
         conv.syncing = false;
-        if (d.code === 'rate_limited' && !req.older) this.retryLater(d.retryAfter, () => this.fetchNewest(conv));
+        if (d.code === 'rate_limited' && req.mode === 'newest') this.retryLater(d.retryAfter, () => this.fetchNewest(conv));
         if (conv.key === this.current) this.timeline.update();
         return;
       }
@@ -633,6 +730,8 @@ export class App {
         return;
       }
       case 'typing':
+        if (d.code === 'muted') this.learnMute(this.currentConv(), d.message);
+        return;
       case 'read':
         return; // nothing the user can act on
       default:
@@ -642,7 +741,7 @@ export class App {
 
   sendTyping(isTyping) {
     const conv = this.currentConv();
-    if (conv?.isRoom && this.authed) this.send('typing', { roomId: conv.id, isTyping });
+    if (conv?.isRoom && this.authed && !this.isMuted(conv)) this.send('typing', { roomId: conv.id, isTyping });
   }
 
   onTyping(d) {
@@ -668,4 +767,5 @@ export class App {
   }
 }
 
-Object.assign(App.prototype, sessionMethods, accountMethods, roomMethods, renderMethods);
+Object.assign(App.prototype, sessionMethods, accountMethods, roomMethods, readMethods, messageMethods,
+  threadMethods, moderationMethods, searchMethods, renderMethods);

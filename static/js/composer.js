@@ -8,7 +8,10 @@ const MAX_HEIGHT_PX = 200;
 
 export class Composer {
   // callbacks: onSend(text) returns whether it was taken;
-  // onTyping(isTyping) reports the user's typing state.
+  // onTyping(isTyping) reports the user's typing state; optional:
+  // onKeyDown(e) sees keys first and returns true when it handled one;
+  // canSendEmpty() allows a message without text (files attached);
+  // onFiles(files) takes files pasted into the field.
   constructor(form, input, callbacks) {
     this.form = form;
     this.input = input;
@@ -20,6 +23,7 @@ export class Composer {
     this.key = null;
 
     input.addEventListener('keydown', (e) => {
+      if (this.cb.onKeyDown?.(e)) return;
       if (e.key === 'Enter' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey && !e.isComposing) {
         e.preventDefault();
         this.submit();
@@ -28,6 +32,12 @@ export class Composer {
     input.addEventListener('input', () => {
       this.autosize();
       this.onInput();
+    });
+    input.addEventListener('paste', (e) => {
+      const files = [...(e.clipboardData?.files || [])];
+      if (!files.length || !this.cb.onFiles) return;
+      e.preventDefault();
+      this.cb.onFiles(files);
     });
     form.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -39,7 +49,7 @@ export class Composer {
   submit() {
     // Keep the author's indentation, but not blank lines around the text.
     const text = this.input.value.replace(/^\s*\n/, '').trimEnd();
-    if (!text.trim()) return;
+    if (this.input.disabled || (!text.trim() && !this.cb.canSendEmpty?.())) return;
     if (!this.cb.onSend(text)) return;
     this.input.value = '';
     this.drafts.delete(this.key);
@@ -98,6 +108,15 @@ export class Composer {
     this.key = null;
     this.input.value = '';
     this.autosize();
+  }
+
+  // setDisabled turns the field off (muted) with a placeholder saying why,
+  // or back on with placeholder.
+  setDisabled(disabled, placeholder) {
+    if (disabled) this.stopTyping();
+    this.input.disabled = disabled;
+    this.input.placeholder = placeholder;
+    this.form.classList.toggle('is-disabled', disabled);
   }
 
   focus() {

@@ -1,13 +1,22 @@
 // Conversation holds one room's or one direct conversation's messages:
 // confirmed messages from the server, deduplicated by id and kept in id
 // order, and the user's own messages still waiting for their
-// acknowledgement (or failed).
+// acknowledgement (or failed). The confirmed messages are always one
+// unbroken run of the history: from some point up to the newest message,
+// or, after jumping to an old message (hasNewer), a run around it.
 
 // Message ids are 12-digit zero-padded decimals, so they sort as strings.
 export const MAX_ID = '999999999999';
 
 export const roomKey = (roomId) => `room:${roomId}`;
 export const dmKey = (userId) => `dm:${userId}`;
+
+// CHANGING are the fields of a message that change after it is sent.
+const CHANGING = ['content', 'editedAt', 'deleted', 'reactions', 'replyCount', 'files', 'replyTo', 'mentions'];
+
+// MAX_EVENTS bounds the system lines (kicks, topic changes…) a
+// conversation keeps; they live only as long as the page.
+const MAX_EVENTS = 200;
 
 export class Conversation {
   constructor(kind, id, name) {
@@ -17,14 +26,25 @@ export class Conversation {
     this.key = kind === 'room' ? roomKey(id) : dmKey(id);
     this.messages = []; // confirmed, ascending id
     this.byId = new Map();
-    this.pending = []; // own: { clientMsgId, content, timestamp, status: 'sending'|'failed', error }
+    // own: { clientMsgId, content, timestamp, status: 'sending'|'failed', error, replyTo, files }
+    this.pending = [];
     this.hasMore = false; // older messages can be fetched
+    this.hasNewer = false; // the messages shown stop short of the newest (a jump)
     this.loaded = false; // a page of history has arrived at least once
     this.loadingOlder = false;
+    // Read state, from the server (authenticated, joined, readUpdated):
+    // the newest id read, and what came after it from others.
+    this.lastRead = '';
     this.unread = 0;
+    this.mentions = 0;
     this.lastActivity = '';
+    this.events = []; // system lines: { key, afterId, text, timestamp, warn }
     // Rooms only.
-    this.members = new Map(); // userId -> { userId, username, online }
+    this.topic = '';
+    this.private = false;
+    this.role = 'member'; // mine: 'owner', 'moderator' or 'member'
+    this.mute = null; // mine, when muted here: { until (ISO, '' = until unmuted), reason, by }
+    this.members = new Map(); // userId -> { userId, username, online, role, muted, mutedUntil }
     this.membersLoaded = false; // members came with a joined frame on this connection
     this.joining = false; // a join is unanswered
     this.syncing = false; // a newest-page history request is queued or unanswered
@@ -52,9 +72,21 @@ export class Conversation {
     return this.messages[0]?.id || '';
   }
 
-  // add inserts a confirmed message; false when it was already there.
+  // add inserts a confirmed message; false when it was already there,
+  // and then the copy held takes what may have changed since (edits,
+  // deletion, reactions, replies), as a page fetched after a reconnect
+  // knows.
   add(msg) {
-    if (this.byId.has(msg.id)) return false;
+    const held = this.byId.get(msg.id);
+    if (held) {
+      if (!held.editPending) {
+        for (const k of CHANGING) {
+          if (k in msg) held[k] = msg[k];
+          else delete held[k];
+        }
+      }
+      return false;
+    }
     this.byId.set(msg.id, msg);
     let i = this.messages.length;
     while (i > 0 && this.messages[i - 1].id > msg.id) i--;
@@ -63,25 +95,55 @@ export class Conversation {
     return true;
   }
 
+  // reset forgets the confirmed messages, before a page that replaces them.
+  reset() {
+    this.messages = [];
+    this.byId = new Map();
+    this.hasNewer = false;
+    this.resumeFrom = '';
+  }
+
   // preparePage readies the conversation for a history page (oldest
   // first); the caller then adds its messages. newest says the page is the
   // conversation's newest (no "before"): after a reconnect it may not reach
   // back to what we had, and then the messages before it are dropped, so
-  // the timeline never shows a silent gap ("load older" fills it).
+  // the timeline never shows a silent gap ("load older" fills it). A jump
+  // to an old message is left for the newest page.
   preparePage(msgs, hasMore, newest) {
     if (!newest) {
       this.hasMore = hasMore;
       return;
     }
+    if (this.hasNewer) this.reset();
     if (this.resumeFrom && hasMore && msgs.length && msgs[0].id > this.resumeFrom) {
       const first = msgs[0].id;
       this.messages = this.messages.filter((m) => m.id >= first);
       this.byId = new Map(this.messages.map((m) => [m.id, m]));
       this.hasMore = true;
-    } else if (!this.loaded || !hasMore) {
+    } else if (!this.loaded || !hasMore || !this.messages.length) {
       this.hasMore = hasMore;
     }
     this.resumeFrom = '';
+    this.loaded = true;
+  }
+
+  // prepareAround readies the conversation for a page around a message
+  // (history {around}). A page that overlaps what is shown extends it;
+  // one that does not replaces it, and then the newest messages are
+  // missing (hasNewer) until the reader jumps back to them.
+  prepareAround(msgs, hasMore, hasNewer) {
+    if (!msgs.length) return;
+    const first = msgs[0].id;
+    const last = msgs.at(-1).id;
+    const overlaps = this.messages.length && last >= this.oldestId() && first <= this.newestId();
+    if (!overlaps) {
+      this.reset();
+      this.hasMore = hasMore;
+      this.hasNewer = hasNewer;
+    } else {
+      if (first < this.oldestId()) this.hasMore = hasMore;
+      if (last > this.newestId()) this.hasNewer = hasNewer;
+    }
     this.loaded = true;
   }
 
@@ -96,12 +158,26 @@ export class Conversation {
     return this.pending.find((p) => p.clientMsgId === clientMsgId) || null;
   }
 
-  // unreadSince counts others' messages newer than id.
-  unreadSince(id, myId) {
-    let n = 0;
+  // countAfter counts others' messages newer than id, and of those the
+  // ones that mention myId. known: id is within what is loaded, so the
+  // counts are exact.
+  countAfter(id, myId) {
+    let unread = 0;
+    let mentions = 0;
     for (let i = this.messages.length - 1; i >= 0 && this.messages[i].id > id; i--) {
-      if (this.messages[i].senderId !== myId) n++;
+      const m = this.messages[i];
+      if (m.senderId === myId || m.deleted) continue;
+      unread++;
+      if (m.mentions?.includes(myId)) mentions++;
     }
-    return n;
+    const known = !this.hasMore || (this.messages.length > 0 && id >= this.oldestId());
+    return { unread, mentions, known };
+  }
+
+  // addEvent records a system line after the newest message shown.
+  addEvent(text, warn = false) {
+    this.events.push({ key: `e:${this.events.length ? Number(this.events.at(-1).key.slice(2)) + 1 : 0}`,
+      afterId: this.newestId(), text, timestamp: new Date().toISOString(), warn });
+    if (this.events.length > MAX_EVENTS) this.events.shift();
   }
 }

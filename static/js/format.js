@@ -146,3 +146,34 @@ export function retryText(message, retryAfter) {
   const wait = s < 90 ? plural(s, 'second') : plural(Math.ceil(s / 60), 'minute');
   return `${message} (in ${wait}).`;
 }
+
+// formatSize is a file size for people: 820 bytes, 12 KB, 3.4 MB.
+export function formatSize(n) {
+  if (n < 1000) return plural(n, 'byte');
+  const units = ['KB', 'MB', 'GB'];
+  let v = n / 1000;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1).replace(/\.0$/, '') : Math.round(v)} ${units[i]}`;
+}
+
+// listNames joins names for a sentence: "alice", "alice and bob",
+// "alice, bob and 3 others".
+export function listNames(names, max = 3) {
+  if (names.length <= 1) return names.join('');
+  if (names.length <= max) return `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  const rest = names.length - (max - 1);
+  return `${names.slice(0, max - 1).join(', ')} and ${plural(rest, 'other')}`;
+}
+
+// snippet cuts text to about max characters, on a word where it can.
+export function snippet(text, max = 120) {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (flat.length <= max) return flat;
+  const cut = flat.slice(0, max);
+  const space = cut.lastIndexOf(' ');
+  return (space > max * 0.6 ? cut.slice(0, space) : cut) + '…';
+}

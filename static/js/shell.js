@@ -30,13 +30,16 @@ export class Shell {
     this.toasts = byId('toasts');
     this.dialog = byId('rooms-dialog');
     this.membersCollapsed = false; // wide screens: the column is hidden
+    this.panel = null; // the side panel shown (thread or search results), or null
     this.countdown = 0;
+    this.confirmDialog = byId('confirm-dialog');
 
     this.menuButton.addEventListener('click', () => this.openDrawer());
     byId('sidebar-close').addEventListener('click', () => this.closeDrawer(true));
     this.scrim.addEventListener('click', () => {
       this.closeDrawer(true);
       this.closeMembers();
+      if (this.panelCovers) this.closePanel(this.panel);
     });
     this.membersToggle.addEventListener('click', () => this.toggleMembers());
     byId('members-close').addEventListener('click', () => this.closeMembers(true));
@@ -45,9 +48,10 @@ export class Shell {
       btn.addEventListener('click', () => btn.closest('dialog').close());
     }
     document.addEventListener('keydown', (e) => {
-      if (e.key !== 'Escape' || document.querySelector('dialog[open]')) return;
+      if (e.key !== 'Escape' || e.defaultPrevented || document.querySelector('dialog[open]')) return;
       if (this.app.classList.contains('drawer-open')) this.closeDrawer(true);
       else if (this.app.classList.contains('members-open')) this.closeMembers(true);
+      else if (this.panel && this.panel.contains(document.activeElement)) this.panel.querySelector('.side-header .icon-btn')?.click();
     });
     NARROW.addEventListener('change', () => this.closeDrawer());
     WIDE.addEventListener('change', () => this.syncMembers());
@@ -115,6 +119,15 @@ export class Shell {
   }
 
   toggleMembers() {
+    if (this.panel) {
+      // The member list takes the place of the side panel.
+      this.panel.querySelector('.side-header .icon-btn')?.click();
+      if (WIDE.matches) {
+        this.membersCollapsed = false;
+        this.syncMembers();
+        return;
+      }
+    }
     if (WIDE.matches) {
       this.membersCollapsed = !this.membersCollapsed;
       this.syncMembers();
@@ -136,9 +149,63 @@ export class Shell {
     if (refocus) this.membersToggle.focus();
   }
 
+  // openPanel shows a side panel (thread or search results) where the
+  // member list is; on narrower screens it covers the conversation.
+  openPanel(panel) {
+    if (this.panel && this.panel !== panel) this.panel.querySelector('.side-header .icon-btn')?.click();
+    this.closeMembers();
+    this.panel = panel;
+    panel.hidden = false;
+    this.app.classList.add('panel-open');
+    if (this.panelCovers) this.scrim.hidden = false;
+    this.syncMembers();
+  }
+
+  closePanel(panel) {
+    if (!panel || this.panel !== panel) return;
+    panel.hidden = true;
+    this.panel = null;
+    this.app.classList.remove('panel-open');
+    this.scrim.hidden = !this.app.classList.contains('drawer-open') && !this.app.classList.contains('members-open');
+    this.syncMembers();
+  }
+
+  // panelCovers: side panels are overlays (below the WIDE breakpoint).
+  get panelCovers() {
+    return !WIDE.matches;
+  }
+
+  // confirm asks a yes-or-no question in a dialog: { title, text,
+  // preview, ok }. It resolves to true when the user confirms.
+  confirm({ title, text, preview = '', ok = 'OK' }) {
+    const d = this.confirmDialog;
+    byId('confirm-title').textContent = title;
+    byId('confirm-text').textContent = text;
+    const pre = byId('confirm-preview');
+    pre.textContent = preview;
+    pre.hidden = !preview;
+    const okBtn = byId('confirm-ok');
+    okBtn.textContent = ok;
+    return new Promise((resolve) => {
+      const form = byId('confirm-form');
+      const onSubmit = (e) => {
+        e.preventDefault();
+        d.close('ok');
+      };
+      form.addEventListener('submit', onSubmit);
+      d.addEventListener('close', () => {
+        form.removeEventListener('submit', onSubmit);
+        resolve(d.returnValue === 'ok');
+      }, { once: true });
+      d.returnValue = '';
+      d.showModal();
+      okBtn.focus();
+    });
+  }
+
   syncMembers() {
     this.app.classList.toggle('members-collapsed', this.membersCollapsed);
-    const shown = WIDE.matches ? !this.membersCollapsed : this.app.classList.contains('members-open');
+    const shown = WIDE.matches ? !this.membersCollapsed && !this.panel : this.app.classList.contains('members-open');
     this.membersToggle.setAttribute('aria-expanded', String(shown && !this.membersToggle.hidden));
     this.membersToggle.classList.toggle('is-on', shown);
   }

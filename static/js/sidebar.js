@@ -22,21 +22,39 @@ function setAvatar(el, name) {
   el.firstChild.textContent = initials(name);
 }
 
+const LOCK_ICON = 'M6 11h12v10H6zM8.5 11V7.5a3.5 3.5 0 017 0V11';
+const MORE_ICON = 'M5 12h.01M12 12h.01M19 12h.01';
+
 export function renderRooms(ul, rooms, currentKey, open) {
   syncList(ul, rooms, (c) => c.key,
     (c) => h('li', {},
       h('button', { type: 'button', class: 'nav-item', dataset: { room: c.id }, onclick: () => open(c.key) },
         h('span', { class: 'nav-icon', 'aria-hidden': 'true', text: '#' }),
         h('span', { class: 'nav-label', text: c.name }),
-        h('span', { class: 'badge', 'aria-hidden': 'true', hidden: true }))),
+        h('span', { class: 'nav-mention', 'aria-hidden': 'true', hidden: true }),
+        // Red is for mentions; a room's unread count is quiet.
+        h('span', { class: 'badge badge-quiet', 'aria-hidden': 'true', hidden: true }))),
     (li, c) => {
       const btn = li.firstElementChild;
       btn.classList.toggle('active', c.key === currentKey);
       btn.classList.toggle('has-unread', c.unread > 0);
       if (c.key === currentKey) btn.setAttribute('aria-current', 'page');
       else btn.removeAttribute('aria-current');
-      btn.setAttribute('aria-label', c.unread ? `${c.name}, ${plural(c.unread, 'unread message')}` : c.name);
-      setBadge(btn, c.unread);
+      const parts = [c.name + (c.private ? ' (private)' : '')];
+      if (c.unread) parts.push(plural(c.unread, 'unread message'));
+      if (c.mentions) parts.push(plural(c.mentions, 'mention'));
+      btn.setAttribute('aria-label', parts.join(', '));
+      const icon = btn.querySelector('.nav-icon');
+      if (icon.dataset.private !== String(c.private)) {
+        icon.dataset.private = String(c.private);
+        icon.replaceChildren(c.private ? svgIcon(LOCK_ICON) : '#');
+      }
+      const mention = btn.querySelector('.nav-mention');
+      mention.hidden = !c.mentions;
+      mention.textContent = c.mentions ? `@${badgeText(c.mentions)}` : '';
+      const badge = btn.querySelector('.badge');
+      badge.hidden = !c.unread;
+      badge.textContent = c.unread ? badgeText(c.unread) : '';
     });
 }
 
@@ -66,9 +84,12 @@ export function renderDMs(ul, dms, currentKey, online, open) {
 }
 
 // renderMembers fills the online and offline lists of a room. Clicking
-// someone else opens a direct conversation with them. resetPassword, given
-// to admins only, adds a "Reset password…" action for everyone else.
-export function renderMembers(onlineUl, offlineUl, members, me, openDM, resetPassword) {
+// someone else opens a direct conversation with them. acts: openDM(id,
+// name); resetPassword(name), given to admins only, adds a "Reset
+// password…" button for everyone else; powers(member) (moderation.js)
+// and openMenu(button, member) add a menu of moderation actions.
+export function renderMembers(onlineUl, offlineUl, members, me, acts) {
+  const { openDM, resetPassword, powers, openMenu } = acts;
   const sorted = [...members].sort((a, b) => a.username.localeCompare(b.username, undefined, { sensitivity: 'base' }));
   const fill = (ul, list) => syncList(ul, list, (m) => m.userId,
     (m) => {
@@ -77,7 +98,7 @@ export function renderMembers(onlineUl, offlineUl, members, me, openDM, resetPas
       av.append(h('span', { class: 'presence' }));
       const label = h('span', { class: 'member-name', text: m.username });
       if (isMe) label.append(h('span', { class: 'member-you', text: ' (you)' }));
-      const inner = [av, label];
+      const inner = [av, label, h('span', { class: 'member-badges' })];
       return h('li', { class: 'member-row' }, isMe
         ? h('div', { class: 'member' }, ...inner)
         : h('button', { type: 'button', class: 'member', dataset: { user: m.username }, onclick: () => openDM(m.userId, m.username) }, ...inner));
@@ -85,18 +106,44 @@ export function renderMembers(onlineUl, offlineUl, members, me, openDM, resetPas
     (li, m) => {
       const el = li.firstElementChild;
       el.classList.toggle('is-online', m.online);
-      if (el.tagName === 'BUTTON') el.setAttribute('aria-label', `Message ${m.username} (${m.online ? 'online' : 'offline'})`);
-      const action = el.nextElementSibling;
-      const wanted = resetPassword && m.userId !== me.userId;
-      if (wanted && !action) {
-        li.append(h('button', {
+      const badges = [];
+      if (m.role === 'owner' || m.role === 'moderator') {
+        badges.push(h('span', { class: `role-badge role-${m.role}`, text: m.role === 'owner' ? 'Owner' : 'Mod', title: m.role === 'owner' ? 'Owner' : 'Moderator' }));
+      }
+      if (m.muted) badges.push(h('span', { class: 'muted-badge', text: 'Muted', title: 'Muted in this room' }));
+      el.querySelector('.member-badges').replaceChildren(...badges);
+      const role = m.role === 'owner' ? ', owner' : m.role === 'moderator' ? ', moderator' : '';
+      const state = `${m.online ? 'online' : 'offline'}${role}${m.muted ? ', muted' : ''}`;
+      if (el.tagName === 'BUTTON') el.setAttribute('aria-label', `Message ${m.username} (${state})`);
+      else el.setAttribute('aria-label', `${m.username}, you (${state})`);
+
+      const isMe = m.userId === me.userId;
+      let reset = li.querySelector('[data-reset]');
+      const wantReset = resetPassword && !isMe;
+      if (wantReset && !reset) {
+        reset = h('button', {
           type: 'button', class: 'icon-btn icon-btn-sm member-action', dataset: { reset: m.username },
           'aria-label': `Reset password for ${m.username}…`, title: 'Reset password…',
           onclick: () => resetPassword(m.username),
-        }, svgIcon(KEY_ICON)));
-      } else if (!wanted && action) {
-        action.remove();
+        }, svgIcon(KEY_ICON));
+        li.append(reset);
+      } else if (!wantReset && reset) {
+        reset.remove();
       }
+      let menu = li.querySelector('[data-menu]');
+      const wantMenu = powers(m).any;
+      if (wantMenu && !menu) {
+        menu = h('button', {
+          type: 'button', class: 'icon-btn icon-btn-sm member-menu-btn', dataset: { menu: m.username },
+          'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-label': `Moderate ${m.username}`, title: 'Moderate…',
+        }, svgIcon(MORE_ICON));
+        li.append(menu);
+      } else if (!wantMenu && menu) {
+        menu.remove();
+        menu = null;
+      }
+      // The member may have changed (role, mute): the menu reads it fresh.
+      if (menu) menu.onclick = () => openMenu(menu, m);
     });
   fill(onlineUl, sorted.filter((m) => m.online));
   fill(offlineUl, sorted.filter((m) => !m.online));
@@ -110,10 +157,14 @@ export function renderAllRooms(ul, rooms, isMember, choose) {
       h('span', { class: 'room-row-hash', 'aria-hidden': 'true', text: '#' }),
       h('span', { class: 'room-row-text' },
         h('span', { class: 'room-row-name', text: r.roomId }),
+        h('span', { class: 'room-row-topic', text: r.topic || '', hidden: !r.topic }),
         h('span', { class: 'room-row-meta' })),
       h('button', { type: 'button', class: 'btn btn-small', dataset: { join: r.roomId }, onclick: () => choose(r.roomId) })),
     (li, r) => {
-      li.querySelector('.room-row-meta').textContent = `${plural(r.memberCount, 'member')} · ${r.onlineCount} online`;
+      li.querySelector('.room-row-meta').textContent = `${r.private ? 'Private · ' : ''}${plural(r.memberCount, 'member')} · ${r.onlineCount} online`;
+      const topic = li.querySelector('.room-row-topic');
+      topic.textContent = r.topic || '';
+      topic.hidden = !r.topic;
       const btn = li.querySelector('button');
       const member = isMember(r.roomId);
       btn.textContent = member ? 'Open' : 'Join';

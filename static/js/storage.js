@@ -23,29 +23,22 @@ function set(key, value) {
   }
 }
 
-function getJSON(key, fallback) {
-  try {
-    const v = JSON.parse(get(key));
-    return v ?? fallback;
-  } catch {
-    return fallback;
-  }
-}
-
 export const TOKEN_KEY = TOKEN;
 export const loadToken = () => get(TOKEN);
 export const saveToken = (token) => set(TOKEN, token);
 export const notificationsWanted = () => get(NOTIFY) === '1';
 export const setNotificationsWanted = (on) => set(NOTIFY, on ? '1' : null);
 
-// UserPrefs are one user's: the open conversation and how far each room
-// has been read. (Direct conversations come from the server, in
-// authenticated.directs, so every device lists the same ones.)
+// UserPrefs are one user's: the open conversation. (Direct conversations
+// and how far each conversation has been read come from the server, so
+// every device agrees.)
 export class UserPrefs {
   constructor(userId) {
     this.prefix = `parley.u.${userId}.`;
-    this.read = getJSON(this.prefix + 'read', {});
-    set(this.prefix + 'dms', null); // the list earlier versions kept
+    // What earlier versions kept here: the list of direct conversations,
+    // and read markers of rooms.
+    set(this.prefix + 'dms', null);
+    set(this.prefix + 'read', null);
   }
 
   get current() {
@@ -54,20 +47,5 @@ export class UserPrefs {
 
   set current(key) {
     set(this.prefix + 'current', key);
-  }
-
-  lastRead(roomId) {
-    return this.read[roomId];
-  }
-
-  setLastRead(roomId, id) {
-    if (this.read[roomId] && this.read[roomId] >= id) return;
-    this.read[roomId] = id;
-    set(this.prefix + 'read', JSON.stringify(this.read));
-  }
-
-  forgetRoom(roomId) {
-    delete this.read[roomId];
-    set(this.prefix + 'read', JSON.stringify(this.read));
   }
 }
