@@ -69,14 +69,18 @@ func (s *server) completeSignIn(c *client, user User, token string, tokHash []by
 	c.tokenHash = tokHash
 	c.user.Store(&a)
 
-	online := s.hub.OnlineUsers(a.ID)
-	online = append(online, a.ref())
-	slices.SortFunc(online, func(x, y userRef) int { return strings.Compare(x.Username, y.Username) })
-	counts := s.hub.OnlineCounts()
 	roomIDs := make([]string, len(rooms))
 	for i, r := range rooms {
 		roomIDs[i] = r.ID
 	}
+	peers, err := s.store.DirectPeers(a.ID)
+	if err != nil {
+		return err
+	}
+	online := s.hub.OnlineUsers(a.ID, roomIDs, peers)
+	online = append(online, a.ref())
+	slices.SortFunc(online, func(x, y userRef) int { return strings.Compare(x.Username, y.Username) })
+	counts := s.hub.OnlineCounts(roomIDs)
 	reads, err := s.store.RoomReadStates(user.ID, roomIDs)
 	if err != nil {
 		return err
@@ -109,10 +113,6 @@ func (s *server) completeSignIn(c *client, user User, token string, tokHash []by
 		Created: created, IsAdmin: user.Admin, OnlineUsers: online, Rooms: infos, Unread: unreadInfos, Directs: directInfos,
 	})
 	if first := s.hub.Attach(c, roomIDs, hello); first {
-		peers, err := s.store.DirectPeers(a.ID)
-		if err != nil {
-			s.log.Warn("load direct peers for presence", "user", a.Name, "err", err)
-		}
 		s.hub.BroadcastPresence(a, roomIDs, peers, marshalFrame("userOnline", a.ref()))
 	}
 	s.log.Info("signed in", "user", a.Name, "client", c.id, "ip", c.ip, "created", created, "resumed", resumed)

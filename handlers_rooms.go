@@ -132,13 +132,18 @@ func (s *server) handleRooms(ctx context.Context, c *client, f Frame) error {
 		return err
 	}
 	a := c.user.Load()
-	counts := s.hub.OnlineCounts()
-	out := make([]roomInfo, 0, len(rooms))
+	visible := make([]Room, 0, len(rooms))
+	ids := make([]string, 0, len(rooms))
 	for _, r := range rooms {
-		if r.Private && !s.hub.IsMember(a.ID, r.ID) {
-			continue
+		if !r.Private || s.hub.IsMember(a.ID, r.ID) {
+			visible = append(visible, r)
+			ids = append(ids, r.ID)
 		}
-		out = append(out, toRoomInfo(r, counts[r.ID]))
+	}
+	counts := s.hub.OnlineCounts(ids)
+	out := make([]roomInfo, len(visible))
+	for i, r := range visible {
+		out[i] = toRoomInfo(r, counts[r.ID])
 	}
 	c.send(marshalFrame("rooms", roomsData{Rooms: out}))
 	return nil

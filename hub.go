@@ -246,33 +246,52 @@ func (h *Hub) OnlineCount() int {
 func (h *Hub) BroadcastPresence(a account, rooms []string, peers []uint64, frame []byte) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	h.audienceLocked(a.ID, rooms, peers, func(p *presence) {
+		for c := range p.conns {
+			c.send(frame)
+		}
+	})
+}
+
+// OnlineUsers lists, by name, the online users that hear of the presence
+// of a user in rooms with peers (see BroadcastPresence), other than the
+// user: whom the user sees come and go is whom the list starts with.
+func (h *Hub) OnlineUsers(userID uint64, rooms []string, peers []uint64) []userRef {
+	h.mu.RLock()
+	var out []userRef
+	h.audienceLocked(userID, rooms, peers, func(p *presence) { out = append(out, p.ref()) })
+	h.mu.RUnlock()
+	slices.SortFunc(out, func(a, b userRef) int { return strings.Compare(a.Username, b.Username) })
+	return out
+}
+
+// audienceLocked calls fn for each online user other than userID that
+// hears of userID's presence. Its cost grows with the user's rooms, not
+// with the server, once more than presenceLimit users are online.
+func (h *Hub) audienceLocked(userID uint64, rooms []string, peers []uint64, fn func(*presence)) {
 	if len(h.users) <= h.presenceLimit {
 		for id, p := range h.users {
-			if id != a.ID {
-				for c := range p.conns {
-					c.send(frame)
-				}
+			if id != userID {
+				fn(p)
 			}
 		}
 		return
 	}
-	seen := map[uint64]bool{a.ID: true}
-	notify := func(p *presence) {
+	seen := map[uint64]bool{userID: true}
+	visit := func(p *presence) {
 		if p == nil || seen[p.ID] {
 			return
 		}
 		seen[p.ID] = true
-		for c := range p.conns {
-			c.send(frame)
-		}
+		fn(p)
 	}
 	for _, r := range rooms {
 		for c := range h.rooms[r] {
-			notify(h.users[c.user.Load().ID])
+			visit(h.users[c.user.Load().ID])
 		}
 	}
 	for _, id := range peers {
-		notify(h.users[id])
+		visit(h.users[id])
 	}
 }
 
@@ -299,28 +318,16 @@ func (h *Hub) Online(userID uint64) bool {
 	return h.users[userID] != nil
 }
 
-// OnlineUsers lists online users other than except, by name.
-func (h *Hub) OnlineUsers(except uint64) []userRef {
-	h.mu.RLock()
-	out := make([]userRef, 0, len(h.users))
-	for id, p := range h.users {
-		if id != except {
-			out = append(out, p.ref())
-		}
-	}
-	h.mu.RUnlock()
-	slices.SortFunc(out, func(a, b userRef) int { return strings.Compare(a.Username, b.Username) })
-	return out
-}
-
-// OnlineCounts returns, per room, how many distinct users are connected.
-func (h *Hub) OnlineCounts() map[string]int {
+// OnlineCounts returns how many distinct users are connected to each of
+// rooms.
+func (h *Hub) OnlineCounts(rooms []string) map[string]int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	out := make(map[string]int, len(h.rooms))
-	for r, set := range h.rooms {
-		users := map[uint64]struct{}{}
-		for c := range set {
+	out := make(map[string]int, len(rooms))
+	users := map[uint64]struct{}{}
+	for _, r := range rooms {
+		clear(users)
+		for c := range h.rooms[r] {
 			users[c.user.Load().ID] = struct{}{}
 		}
 		out[r] = len(users)

@@ -420,11 +420,18 @@ func marshalFrame(typ string, data any) []byte {
 	if err != nil {
 		panic(fmt.Sprintf("marshal %s frame: %v", typ, err))
 	}
-	b, err := json.Marshal(Frame{Type: typ, Data: raw})
+	// The envelope is written by hand: marshalling a Frame would validate
+	// and copy the payload a second time, on the hottest path of fan-out.
+	name, err := json.Marshal(typ)
 	if err != nil {
 		panic(fmt.Sprintf("marshal %s envelope: %v", typ, err))
 	}
-	return b
+	b := make([]byte, 0, len(`{"type":,"data":}`)+len(name)+len(raw))
+	b = append(b, `{"type":`...)
+	b = append(b, name...)
+	b = append(b, `,"data":`...)
+	b = append(b, raw...)
+	return append(b, '}')
 }
 
 // decodeFrame parses a client frame. Anything that is not valid UTF-8 or

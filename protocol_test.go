@@ -261,6 +261,47 @@ func TestPresence(t *testing.T) {
 	decodeUserRef(t, watcher.expect("userOffline"), "henry")
 }
 
+// TestPresenceAboveBroadcastLimit checks that once more users are online
+// than presence.broadcast_limit, a user hears of, and is listed, only the
+// people they share a room or a conversation with.
+func TestPresenceAboveBroadcastLimit(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Presence.BroadcastLimit = 1
+	ts := startServer(t, &cfg)
+
+	alice, _ := signedIn(t, ts, "alice")
+	alice.join("garden")
+	bob, _ := signedIn(t, ts, "bob") // shares nothing with alice yet
+	alice.none(150*time.Millisecond, "userOnline")
+	bob.join("garden")
+	alice.await("userJoined")
+
+	carol, _ := signedIn(t, ts, "carol") // shares nothing with anyone
+	alice.none(150*time.Millisecond, "userOnline")
+	bob.none(0, "userOnline")
+
+	// bob comes back: alice, who shares garden, hears of it; carol does not.
+	bob.conn.Close()
+	decodeUserRef(t, alice.await("userOffline"), "bob")
+	bob2 := dial(t, ts.WSURL())
+	ba := bob2.auth("bob", "bob-password")
+	decodeUserRef(t, alice.await("userOnline"), "bob")
+	carol.none(150*time.Millisecond, "userOnline", "userOffline")
+	var names []string
+	for _, u := range ba.OnlineUsers {
+		names = append(names, u.Username)
+	}
+	if strings.Join(names, ",") != "alice,bob" {
+		t.Fatalf("bob's onlineUsers = %v, want alice and himself, not carol", names)
+	}
+
+	// A direct conversation also makes two people each other's audience.
+	carol.send("private", map[string]string{"targetUserId": ba.UserID, "content": "hi bob"})
+	bob2.await("privateMessage")
+	carol.conn.Close()
+	decodeUserRef(t, bob2.await("userOffline"), "carol")
+}
+
 func decodeUserRef(t *testing.T, f Frame, want string) {
 	t.Helper()
 	var u userRef
