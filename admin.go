@@ -30,6 +30,7 @@ type adminAPI interface {
 	Users(ctx context.Context) ([]User, error)
 	SetAdmin(ctx context.Context, name string, admin bool) error
 	ResetLink(ctx context.Context, name string) (string, time.Time, error)
+	Unban(ctx context.Context, name string) (bool, error)
 }
 
 // adminError is a refusal worth showing as it is (no such user, a bad
@@ -126,6 +127,16 @@ func (a *admin) SetAdmin(_ context.Context, name string, isAdmin bool) error {
 	return a.store.SetAdmin(u.ID, isAdmin)
 }
 
+// Unban lifts a server-wide ban (ban with global: true), so the user may
+// sign in again, and reports whether there was one.
+func (a *admin) Unban(_ context.Context, name string) (bool, error) {
+	u, err := a.user(name)
+	if err != nil || !u.Suspended {
+		return false, err
+	}
+	return true, a.store.SetSuspended(u.ID, false)
+}
+
 // ResetLink issues a one-time link that signs the user in and lets them
 // set a new password; a small server has no email to send it by, so the
 // admin passes it on. The token travels in the URL's fragment, which
@@ -210,11 +221,19 @@ func adminRoutes(a adminAPI, log *slog.Logger) http.Handler {
 	mux.HandleFunc("DELETE /users/{name}", func(w http.ResponseWriter, r *http.Request) {
 		writeAdmin(w, log, nil, a.RemoveUser(r.Context(), r.PathValue("name")))
 	})
+	mux.HandleFunc("POST /users/{name}/unban", func(w http.ResponseWriter, r *http.Request) {
+		was, err := a.Unban(r.Context(), r.PathValue("name"))
+		writeAdmin(w, log, unbanReply{WasBanned: was}, err)
+	})
 	mux.HandleFunc("POST /users/{name}/reset", func(w http.ResponseWriter, r *http.Request) {
 		url, expires, err := a.ResetLink(r.Context(), r.PathValue("name"))
 		writeAdmin(w, log, resetLinkReply{URL: url, ExpiresAt: expires}, err)
 	})
 	return mux
+}
+
+type unbanReply struct {
+	WasBanned bool `json:"wasBanned"`
 }
 
 type resetLinkReply struct {
@@ -359,4 +378,10 @@ func (c *socketAdmin) ResetLink(ctx context.Context, name string) (string, time.
 	var r resetLinkReply
 	err := c.do(ctx, http.MethodPost, "/users/"+name+"/reset", nil, &r)
 	return r.URL, r.ExpiresAt, err
+}
+
+func (c *socketAdmin) Unban(ctx context.Context, name string) (bool, error) {
+	var r unbanReply
+	err := c.do(ctx, http.MethodPost, "/users/"+name+"/unban", nil, &r)
+	return r.WasBanned, err
 }

@@ -274,6 +274,7 @@ Commands:
   list          list accounts
   admin NAME    make NAME an admin (-revoke takes the role away)
   reset NAME    print a one-time link that signs NAME in to set a new password
+  unban NAME    lift a server-wide ban, so NAME may sign in again
 
 They work while the server runs (through its admin socket) and while it
 does not (directly on the database).
@@ -287,14 +288,14 @@ func runUser(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			return flag.ErrHelp
 		}
 		fmt.Fprint(stderr, userUsage)
-		return usageError{"user needs a command: add, passwd, rm, list, admin or reset"}
+		return usageError{"user needs a command: add, passwd, rm, list, admin, reset or unban"}
 	}
 	sub, args := args[0], args[1:]
 	wantName := 1
 	switch sub {
 	case "list":
 		wantName = 0
-	case "add", "passwd", "rm", "admin", "reset":
+	case "add", "passwd", "rm", "admin", "reset", "unban":
 	default:
 		fmt.Fprint(stderr, userUsage)
 		return usageError{fmt.Sprintf("unknown user command %q", sub)}
@@ -374,6 +375,8 @@ func runUser(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 				role = "removed"
 			case u.Admin:
 				role = "admin"
+			case u.Suspended:
+				role = "banned"
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", u.ID, u.Name, role, u.CreatedAt.Format(time.DateOnly))
 		}
@@ -393,6 +396,16 @@ func runUser(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			return fmt.Errorf("user reset %s: %w", name, err)
 		}
 		fmt.Fprintf(stdout, "one-time sign-in link for %s (valid until %s):\n%s\n", name, expires.Local().Format(time.DateTime), url)
+	case "unban":
+		was, err := api.Unban(ctx, name)
+		if err != nil {
+			return fmt.Errorf("user unban %s: %w", name, err)
+		}
+		if was {
+			fmt.Fprintf(stdout, "%s is no longer banned from the server and may sign in again\n", name)
+		} else {
+			fmt.Fprintf(stdout, "%s was not banned from the server\n", name)
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -493,5 +494,133 @@ func TestFiles(t *testing.T) {
 	owner.await("messageDeleted")
 	if status, _, _ := httpGet(t, ts.URL()+img.URL); status != http.StatusNotFound {
 		t.Fatalf("file of a deleted message: %d", status)
+	}
+}
+
+// TestMentions_Edit checks an edit carries the mentions of its new text,
+// and that read state counts a message mentioning the user once, however
+// often it was edited or names them.
+func TestMentions_Edit(t *testing.T) {
+	ts := startServer(t, nil)
+	owner, mod, member, _, modA, memberA := trio(t, ts, "room")
+	owner.send("chat", map[string]string{"roomId": "room", "content": "draft"})
+	m := owner.awaitMessage("draft")
+	mentionsAtSignIn := func() (unread, mentions int) {
+		t.Helper()
+		a := dial(t, ts.WSURL()).auth("member", "member-password")
+		return *a.Rooms[0].Unread, *a.Rooms[0].Mentions
+	}
+	edit := func(content string) messageEditedData {
+		t.Helper()
+		owner.send("edit", map[string]string{"roomId": "room", "messageId": m.ID, "content": content})
+		var e messageEditedData
+		decodeInto(t, member.await("messageEdited"), &e)
+		if e.Content != content {
+			t.Fatalf("messageEdited = %+v, want content %q", e, content)
+		}
+		return e
+	}
+
+	e := edit("@member and @MODDY, look. @member!")
+	slices.Sort(e.Mentions)
+	want := []string{modA.UserID, memberA.UserID}
+	slices.Sort(want)
+	if !slices.Equal(e.Mentions, want) {
+		t.Fatalf("messageEdited mentions = %q, want %q", e.Mentions, want)
+	}
+	mod.await("messageEdited")
+	member.send("history", map[string]string{"roomId": "room"})
+	var h historyOutData
+	decodeInto(t, member.await("history"), &h)
+	if got := h.Messages[len(h.Messages)-1].Mentions; len(got) != 2 {
+		t.Fatalf("history mentions after the edit = %q", got)
+	}
+	if unread, mentions := mentionsAtSignIn(); unread != 1 || mentions != 1 {
+		t.Fatalf("after an edit adding a mention: unread %d, mentions %d; want 1 and 1", unread, mentions)
+	}
+	// Edited again, still naming the member: still one mention.
+	if e := edit("@member, really: @member"); len(e.Mentions) != 1 || e.Mentions[0] != memberA.UserID {
+		t.Fatalf("mentions after the second edit = %q", e.Mentions)
+	}
+	if unread, mentions := mentionsAtSignIn(); unread != 1 || mentions != 1 {
+		t.Fatalf("after a second edit: unread %d, mentions %d; want 1 and 1", unread, mentions)
+	}
+	// An edit that drops the mention drops it from the count.
+	if e := edit("never mind"); e.Mentions != nil {
+		t.Fatalf("mentions after dropping them = %q", e.Mentions)
+	}
+	if unread, mentions := mentionsAtSignIn(); unread != 1 || mentions != 0 {
+		t.Fatalf("after the mention was edited away: unread %d, mentions %d; want 1 and 0", unread, mentions)
+	}
+}
+
+// TestHistory_After pages forward from a message, oldest first.
+func TestHistory_After(t *testing.T) {
+	ts := startServer(t, nil)
+	alice, _ := signedIn(t, ts, "alice")
+	alice.join("room")
+	_, bobA := signedIn(t, ts, "bob")
+	var ids []string
+	for i := range 7 {
+		alice.send("chat", map[string]string{"roomId": "room", "content": fmt.Sprintf("m%d", i)})
+		ids = append(ids, alice.awaitMessage(fmt.Sprintf("m%d", i)).ID)
+	}
+	page := func(data map[string]any) historyOutData {
+		t.Helper()
+		alice.send("history", data)
+		var h historyOutData
+		decodeInto(t, alice.await("history"), &h)
+		return h
+	}
+	contents := func(h historyOutData) string {
+		var out []string
+		for _, m := range h.Messages {
+			out = append(out, m.Content)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		name              string
+		after             string
+		limit             int
+		want              string
+		hasMore, hasNewer bool
+	}{
+		{"a middle page", ids[1], 3, "m2,m3,m4", true, true},
+		{"up to the newest", ids[4], 3, "m5,m6", true, false},
+		{"after the newest", ids[6], 0, "", true, false},
+		{"after the first", ids[0], 100, "m1,m2,m3,m4,m5,m6", true, false},
+		{"past every id", "18446744073709551615", 0, "", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := map[string]any{"roomId": "room", "after": tc.after}
+			if tc.limit > 0 {
+				data["limit"] = tc.limit
+			}
+			h := page(data)
+			if contents(h) != tc.want || h.HasMore != tc.hasMore || h.HasNewer != tc.hasNewer || h.RoomID != "room" {
+				t.Fatalf("after %s: %q hasMore %v hasNewer %v, want %q %v %v", tc.after, contents(h), h.HasMore, h.HasNewer,
+					tc.want, tc.hasMore, tc.hasNewer)
+			}
+		})
+	}
+	for _, data := range []map[string]any{
+		{"roomId": "room", "after": ids[1], "before": ids[5]},
+		{"roomId": "room", "after": ids[1], "around": ids[3]},
+		{"roomId": "room", "after": "not-an-id"},
+		{"roomId": "room", "after": ids[1], "limit": 101},
+	} {
+		alice.send("history", data)
+		alice.expectError(codeBadRequest)
+	}
+
+	// Direct conversations page forward the same way.
+	var dms []string
+	for i := range 3 {
+		alice.send("private", map[string]string{"targetUserId": bobA.UserID, "content": fmt.Sprintf("dm%d", i)})
+		dms = append(dms, alice.awaitMessage(fmt.Sprintf("dm%d", i)).ID)
+	}
+	if h := page(map[string]any{"withUserId": bobA.UserID, "after": dms[0], "limit": 1}); contents(h) != "dm1" || !h.HasMore || !h.HasNewer || h.WithUserID != bobA.UserID {
+		t.Fatalf("direct after: %q %+v", contents(h), h)
 	}
 }

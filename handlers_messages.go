@@ -300,12 +300,22 @@ func (s *server) handleHistory(ctx context.Context, c *client, f Frame) error {
 	if perr != nil {
 		return perr
 	}
+	after, perr := parseMessageID("after", d.After)
+	if perr != nil {
+		return perr
+	}
 	around, perr := parseMessageID("around", d.Around)
 	if perr != nil {
 		return perr
 	}
-	if before != 0 && around != 0 {
-		return errorf(codeBadRequest, "Give before or around, not both")
+	given := 0
+	for _, id := range []uint64{before, after, around} {
+		if id != 0 {
+			given++
+		}
+	}
+	if given > 1 {
+		return errorf(codeBadRequest, "Give one of before, after and around, not several")
 	}
 	conv, err := s.conversation(c, d.RoomID, d.WithUserID)
 	if err != nil {
@@ -318,6 +328,8 @@ func (s *server) handleHistory(ctx context.Context, c *client, f Frame) error {
 	switch {
 	case around != 0:
 		msgs, out.HasMore, out.HasNewer, err = s.store.HistoryAround(conv, around, limit)
+	case after != 0:
+		msgs, out.HasMore, out.HasNewer, err = s.store.HistoryAfter(conv, after, limit)
 	case conv.IsDirect():
 		peer := conv.A + conv.B - a.ID
 		msgs, out.HasMore, err = s.store.DirectHistory(a.ID, peer, before, limit)
@@ -429,8 +441,11 @@ func (s *server) handleEdit(ctx context.Context, c *client, f Frame) error {
 	if err != nil {
 		return actionError(err)
 	}
-	s.publish(conv, marshalFrame("messageEdited", messageEditedData{messageRef: messageRefOf(m), Content: m.Content,
-		EditedAt: formatTime(m.EditedAt)}))
+	ev := messageEditedData{messageRef: messageRefOf(m), Content: m.Content, EditedAt: formatTime(m.EditedAt)}
+	if len(m.Mentions) > 0 {
+		ev.Mentions = idStrings(m.Mentions)
+	}
+	s.publish(conv, marshalFrame("messageEdited", ev))
 	return nil
 }
 

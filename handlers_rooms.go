@@ -77,8 +77,12 @@ func (s *server) sendJoined(c *client, room Room, created bool) error {
 	if err != nil {
 		return err
 	}
+	users, err := s.memberInfos(room, members)
+	if err != nil {
+		return err
+	}
 	j := joinedData{RoomID: room.ID, Created: created, Topic: room.Topic, Private: room.Private,
-		Role: roomRole(room, a.ID), History: toMessageFrames(msgs), HasMore: more, Users: s.memberInfos(room, members)}
+		Role: roomRole(room, a.ID), History: toMessageFrames(msgs), HasMore: more, Users: users}
 	if lr := reads[room.ID].LastRead; lr > 0 {
 		j.LastRead = formatMessageID(lr)
 	}
@@ -86,15 +90,28 @@ func (s *server) sendJoined(c *client, room Room, created bool) error {
 	return nil
 }
 
-func (s *server) memberInfos(room Room, members []Member) []memberInfo {
+// memberInfos describes a room's members for joined: presence, role,
+// mute, and whether they are server admins.
+func (s *server) memberInfos(room Room, members []Member) ([]memberInfo, error) {
+	ids := make([]uint64, len(members))
+	for i, m := range members {
+		ids[i] = m.UserID
+	}
+	admins, err := s.store.AdminsAmong(ids)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	out := make([]memberInfo, len(members))
 	for i, m := range members {
 		out[i] = memberInfo{UserID: strconv.FormatUint(m.UserID, 10), Username: m.Name, Online: s.hub.Online(m.UserID),
-			Role: roomRole(room, m.UserID), Muted: room.Muted(m.UserID, now)}
+			Role: roomRole(room, m.UserID), Muted: room.Muted(m.UserID, now), Admin: admins[m.UserID]}
+		if until := room.Mutes[m.UserID]; out[i].Muted && !until.IsZero() {
+			out[i].MutedUntil = formatTime(until)
+		}
 	}
 	slices.SortFunc(out, func(x, y memberInfo) int { return strings.Compare(x.Username, y.Username) })
-	return out
+	return out, nil
 }
 
 func (s *server) handleLeave(ctx context.Context, c *client, f Frame) error {
@@ -299,15 +316,26 @@ func (s *server) handleKick(ctx context.Context, c *client, f Frame) error {
 	if !was {
 		return errorf(codeNotMember, "%s is not in %s", t.target.Name, t.room.ID)
 	}
-	s.removeFromRoom(t, "kicked")
+	s.removeFromRoom(c, t, "kicked")
 	return nil
 }
 
-// removeFromRoom announces a kick or ban to the room (the target hears
-// it too), then unsubscribes the target and tells their connections.
-func (s *server) removeFromRoom(t modTarget, kind string) {
-	s.hub.Broadcast(t.room.ID, marshalFrame(kind, t.event(truncate(t.d.Reason, maxTopicChars))), 0)
-	s.hub.SendUser(t.target.ID, marshalFrame(kind, t.event(truncate(t.d.Reason, maxTopicChars))))
+// announce sends a moderation event about a room once to each connection
+// concerned: the room's, the target's (who may be subscribed to the room
+// or not), and the acting connection when the actor is not in the room
+// (an admin acting from outside).
+func (s *server) announce(c *client, t modTarget, frame []byte) {
+	s.hub.Broadcast(t.room.ID, frame, t.target.ID)
+	s.hub.SendUser(t.target.ID, frame)
+	if t.actor.ID != t.target.ID && !s.hub.IsMember(t.actor.ID, t.room.ID) {
+		c.send(frame)
+	}
+}
+
+// removeFromRoom announces a kick or ban (see announce), then
+// unsubscribes the target and tells their connections.
+func (s *server) removeFromRoom(c *client, t modTarget, kind string) {
+	s.announce(c, t, marshalFrame(kind, t.event(truncate(t.d.Reason, maxTopicChars))))
 	s.hub.Leave(t.target.ID, t.room.ID)
 	s.hub.SendUser(t.target.ID, marshalFrame("left", roomData{RoomID: t.room.ID}))
 	s.log.Info("moderation", "action", kind, "room", t.room.ID, "user", t.target.Name, "by", t.actor.Name)
@@ -329,10 +357,14 @@ func (s *server) handleBan(ctx context.Context, c *client, f Frame) error {
 		if err != nil {
 			return err
 		}
-		ev := marshalFrame("banned", t.event(reason))
+		// Each room hears its own copy, naming the room; the target and the
+		// acting connection hear one server-wide copy, without a roomId.
 		for _, r := range rooms {
-			s.hub.Broadcast(r.ID, ev, t.target.ID)
+			ev := t.event(reason)
+			ev.RoomID = r.ID
+			s.hub.Broadcast(r.ID, marshalFrame("banned", ev), t.target.ID)
 		}
+		ev := marshalFrame("banned", t.event(reason))
 		s.hub.SendUser(t.target.ID, ev)
 		s.signOutAll(t.target.ID, "account suspended")
 		c.send(ev)
@@ -342,8 +374,7 @@ func (s *server) handleBan(ctx context.Context, c *client, f Frame) error {
 	if _, err := s.store.BanFromRoom(t.room.ID, t.target.ID, RoomBan{By: t.actor.ID, At: s.now().UTC(), Reason: reason}); err != nil {
 		return err
 	}
-	s.removeFromRoom(t, "banned")
-	c.send(marshalFrame("banned", t.event(reason))) // the actor hears it even when not subscribed
+	s.removeFromRoom(c, t, "banned")
 	return nil
 }
 
@@ -370,9 +401,7 @@ func (s *server) handleUnban(ctx context.Context, c *client, f Frame) error {
 	}); err != nil {
 		return err
 	}
-	s.hub.Broadcast(t.room.ID, ev, 0)
-	s.hub.SendUser(t.target.ID, ev)
-	c.send(ev)
+	s.announce(c, t, ev)
 	return nil
 }
 
@@ -517,7 +546,8 @@ func (s *server) handleInvite(ctx context.Context, c *client, f Frame) error {
 	}
 	s.hub.Join(target.ID, room.ID)
 	by := userRef{UserID: strconv.FormatUint(me.ID, 10), Username: me.Name}
-	s.hub.SendUser(target.ID, marshalFrame("invited", invitedData{Room: toRoomInfo(res.Room, 0), By: by}))
+	online := s.hub.OnlineCounts([]string{room.ID})[room.ID]
+	s.hub.SendUser(target.ID, marshalFrame("invited", invitedData{Room: toRoomInfo(res.Room, online), By: by}))
 	s.hub.Broadcast(room.ID, marshalFrame("userJoined", roomUserData{RoomID: room.ID, UserID: strconv.FormatUint(target.ID, 10),
 		Username: target.Name, InvitedBy: &by}), target.ID)
 	s.log.Info("invited", "room", room.ID, "user", target.Name, "by", me.Name)

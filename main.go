@@ -57,7 +57,7 @@ Commands:
   serve            run the chat server (the default when no command is given)
   backup FILE      write a consistent copy of the database, even while it serves
   restore FILE     replace the database with a backup (the server must be stopped)
-  user ...         add, passwd, rm, list, admin, reset: manage accounts
+  user ...         add, passwd, rm, list, admin, reset, unban: manage accounts
   version          print the version and commit
   help             show this help
 

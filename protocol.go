@@ -176,6 +176,7 @@ type historyData struct {
 	RoomID     string `json:"roomId"`
 	WithUserID string `json:"withUserId"`
 	Before     string `json:"before"`
+	After      string `json:"after"`
 	Around     string `json:"around"`
 	Limit      int    `json:"limit"`
 }
@@ -205,6 +206,11 @@ type memberInfo struct {
 	Online   bool   `json:"online"`
 	Role     string `json:"role"`
 	Muted    bool   `json:"muted,omitempty"`
+	// MutedUntil is when a timed mute ends; absent when not muted or
+	// muted until unmuted.
+	MutedUntil string `json:"mutedUntil,omitempty"`
+	// Admin marks a server admin, who outranks every room role.
+	Admin bool `json:"admin,omitempty"`
 }
 
 type roomInfo struct {
@@ -284,7 +290,7 @@ type historyOutData struct {
 	WithUserID string         `json:"withUserId,omitempty"`
 	Messages   []messageFrame `json:"messages"`
 	HasMore    bool           `json:"hasMore"`
-	// With around: whether newer messages follow the page.
+	// With around or after: whether newer messages follow the page.
 	HasNewer bool `json:"hasNewer,omitempty"`
 }
 
@@ -352,6 +358,9 @@ type messageEditedData struct {
 	messageRef
 	Content  string `json:"content"`
 	EditedAt string `json:"editedAt"`
+	// Mentions are worked out again for the new text (room messages
+	// only); absent when it mentions nobody, as in messageFrame.
+	Mentions []string `json:"mentions,omitempty"`
 }
 
 type messageDeletedData struct {

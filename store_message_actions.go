@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -244,6 +245,48 @@ func (s *Store) HistoryAround(conv Conv, seq uint64, limit int) ([]Message, bool
 		out = older
 		// seq itself and the newer half.
 		for k, v = c.Seek(u64key(seq)); k != nil && len(out) < limit; k, v = c.Next() {
+			m, err := decodeMessage(k, v, conv.RoomID, b)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		hasNewer = k != nil
+		return nil
+	})
+	return out, hasOlder, hasNewer, err
+}
+
+// HistoryAfter returns up to limit messages newer than after, oldest
+// first, and whether older ones remain before them (messages up to and
+// including after) and newer ones beyond them.
+func (s *Store) HistoryAfter(conv Conv, after uint64, limit int) ([]Message, bool, bool, error) {
+	var (
+		out                []Message
+		hasOlder, hasNewer bool
+	)
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMessages).Bucket(conv.key())
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		if after == math.MaxUint64 {
+			k, _ := c.Last()
+			hasOlder = k != nil
+			return nil
+		}
+		start := u64key(after + 1)
+		// Whatever precedes the page is older.
+		k, _ := c.Seek(start)
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		hasOlder = k != nil
+		var v []byte
+		for k, v = c.Seek(start); k != nil && len(out) < limit; k, v = c.Next() {
 			m, err := decodeMessage(k, v, conv.RoomID, b)
 			if err != nil {
 				return err

@@ -145,6 +145,32 @@ func (s *Store) SetSuspended(userID uint64, suspended bool) error {
 	})
 }
 
+// AdminsAmong reports which of the given users are admins, in one
+// transaction; unknown ids are not admins.
+func (s *Store) AdminsAmong(ids []uint64) (map[uint64]bool, error) {
+	out := map[uint64]bool{}
+	err := s.view(func(tx *bolt.Tx) error {
+		users := tx.Bucket(bucketUsers)
+		for _, id := range ids {
+			v := users.Get(u64key(id))
+			if v == nil {
+				continue
+			}
+			var rec struct {
+				Admin bool `json:"admin"`
+			}
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode user %d: %w", id, err)
+			}
+			if rec.Admin {
+				out[id] = true
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // SetAdmin grants or withdraws the admin role.
 func (s *Store) SetAdmin(userID uint64, admin bool) error {
 	return s.update(func(tx *bolt.Tx) error {
