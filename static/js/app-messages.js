@@ -233,6 +233,7 @@ export const messageMethods = {
     if (i >= 0) this.editsInFlight.splice(i, 1);
     for (const m of this.copiesOf(conv, d.id)) {
       m.content = d.content;
+      m.mentions = d.mentions || []; // recomputed by the server from the new text
       m.editedAt = d.editedAt;
       m.editPending = false;
       delete m.editRevert;
