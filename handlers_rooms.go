@@ -371,8 +371,16 @@ func (s *server) handleBan(ctx context.Context, c *client, f Frame) error {
 		s.log.Info("moderation", "action", "banned server-wide", "user", t.target.Name, "by", t.actor.Name)
 		return nil
 	}
-	if _, err := s.store.BanFromRoom(t.room.ID, t.target.ID, RoomBan{By: t.actor.ID, At: s.now().UTC(), Reason: reason}); err != nil {
+	wasMember, err := s.store.BanFromRoom(t.room.ID, t.target.ID, RoomBan{By: t.actor.ID, At: s.now().UTC(), Reason: reason})
+	if err != nil {
 		return err
+	}
+	if !wasMember {
+		// Banned ahead of time: the room hears of it, and the target, who
+		// has nothing to leave, hears it once.
+		s.announce(c, t, marshalFrame("banned", t.event(reason)))
+		s.log.Info("moderation", "action", "banned", "room", t.room.ID, "user", t.target.Name, "by", t.actor.Name)
+		return nil
 	}
 	s.removeFromRoom(c, t, "banned")
 	return nil

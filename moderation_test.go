@@ -126,7 +126,17 @@ func TestModeration_EventsOnce(t *testing.T) {
 	outsider.send("unban", map[string]string{"roomId": "club", "userId": memberA.UserID})
 	outsider.once("unbanned")
 	member.once("unbanned")
+	phone.once("unbanned")
 	owner.once("unbanned")
+
+	// A ban ahead of time, of someone who is not in the room: they hear
+	// it once and have nothing to leave.
+	mod.send("ban", map[string]string{"roomId": "club", "userId": memberA.UserID})
+	for _, c := range []*wsClient{member, phone} {
+		c.await("banned")
+		c.none(dupWait, "banned", "left")
+	}
+	owner.once("banned")
 }
 
 // TestModeration_ServerWideBanNamesRooms checks that each room hears its

@@ -73,7 +73,8 @@ func (s *Store) UpdateRoom(roomID string, fn func(Room) (Room, error)) (Room, er
 }
 
 // BanFromRoom ends a user's membership and keeps them from joining again
-// until UnbanFromRoom. It reports whether the user was a member.
+// until the ban is deleted from Room.Bans. It reports whether the user
+// was a member.
 func (s *Store) BanFromRoom(roomID string, userID uint64, ban RoomBan) (bool, error) {
 	was := false
 	err := s.update(func(tx *bolt.Tx) error {
