@@ -332,6 +332,16 @@ func (s *server) announce(c *client, t modTarget, frame []byte) {
 	}
 }
 
+// tellRoom sends a moderation event to the room, and to the acting
+// connection when an admin acted from outside it, so the actor always
+// sees the outcome.
+func (s *server) tellRoom(c *client, t modTarget, frame []byte) {
+	s.hub.Broadcast(t.room.ID, frame, 0)
+	if !s.hub.IsMember(t.actor.ID, t.room.ID) {
+		c.send(frame)
+	}
+}
+
 // removeFromRoom announces a kick or ban (see announce), then
 // unsubscribes the target and tells their connections.
 func (s *server) removeFromRoom(c *client, t modTarget, kind string) {
@@ -443,7 +453,7 @@ func (s *server) handleMute(ctx context.Context, c *client, f Frame) error {
 	if !until.IsZero() {
 		ev.Until = formatTime(until)
 	}
-	s.hub.Broadcast(t.room.ID, marshalFrame("muted", ev), 0)
+	s.tellRoom(c, t, marshalFrame("muted", ev))
 	return nil
 }
 
@@ -458,7 +468,7 @@ func (s *server) handleUnmute(ctx context.Context, c *client, f Frame) error {
 	}); err != nil {
 		return err
 	}
-	s.hub.Broadcast(t.room.ID, marshalFrame("unmuted", t.event("")), 0)
+	s.tellRoom(c, t, marshalFrame("unmuted", t.event("")))
 	return nil
 }
 
@@ -486,7 +496,7 @@ func (s *server) handleSetRole(ctx context.Context, c *client, f Frame) error {
 	}
 	ev := t.event("")
 	ev.Role = t.d.Role
-	s.hub.Broadcast(t.room.ID, marshalFrame("roleChanged", ev), 0)
+	s.tellRoom(c, t, marshalFrame("roleChanged", ev))
 	return nil
 }
 

@@ -129,6 +129,22 @@ func TestModeration_EventsOnce(t *testing.T) {
 	phone.once("unbanned")
 	owner.once("unbanned")
 
+	// Mute, unmute and role changes by an admin outside the room reach the
+	// admin as well as the room.
+	for _, step := range []struct {
+		typ, event string
+		data       map[string]string
+	}{
+		{"mute", "muted", map[string]string{"roomId": "club", "userId": modA.UserID}},
+		{"unmute", "unmuted", map[string]string{"roomId": "club", "userId": modA.UserID}},
+		{"setRole", "roleChanged", map[string]string{"roomId": "club", "userId": modA.UserID, "role": "moderator"}},
+	} {
+		outsider.send(step.typ, step.data)
+		outsider.once(step.event)
+		owner.once(step.event)
+		mod.once(step.event)
+	}
+
 	// A ban ahead of time, of someone who is not in the room: they hear
 	// it once and have nothing to leave.
 	mod.send("ban", map[string]string{"roomId": "club", "userId": memberA.UserID})
