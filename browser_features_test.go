@@ -317,6 +317,12 @@ func TestBrowser_Moderation(t *testing.T) {
 		bob.waitText("#messages .sys-line", "alice muted you until")
 		alice.waitJS("the member list marks bob muted", `document.querySelector('#members-online [data-user="bob"] .muted-badge')`)
 
+		// The mute and its end survive a reload: they come back in joined.
+		bob.reload()
+		bob.waitJS("after a reload bob's composer is still off", `document.getElementById('composer-input').disabled`)
+		bob.waitText("#composer-notice", "You were muted in #club")
+		bob.waitText("#composer-notice", "until")
+
 		alice.memberAction("bob", "unmute")
 		bob.waitJS("bob's composer is on again", `!document.getElementById('composer-input').disabled && document.getElementById('composer-notice').hidden`)
 		bob.send("thanks")

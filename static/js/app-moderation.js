@@ -85,12 +85,18 @@ export const moderationMethods = {
     return this.isMuted(conv) ? mutedText(conv, conv.mute) : '';
   },
 
-  // syncMyMute takes the user's muted state from the member list, which
-  // does not say until when.
+  // syncMyMute takes the user's muted state from the member list: the
+  // server sends mutedUntil for a timed mute and leaves it out for a mute
+  // that lasts until a moderator lifts it ('' here).
   syncMyMute(conv) {
     const mine = conv.members.get(this.me.userId);
-    if (!mine?.muted) conv.mute = null;
-    else if (!conv.mute) conv.mute = { until: null, reason: '', by: '' };
+    if (!mine?.muted) {
+      conv.mute = null;
+      return;
+    }
+    const until = mine.mutedUntil || '';
+    conv.mute = { ...(conv.mute || { reason: '', by: '' }), until };
+    this.scheduleUnmute(conv, this.me.userId, until);
   },
 
   // learnMute: the server refused a frame because the user is muted; its
