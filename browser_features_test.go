@@ -284,19 +284,24 @@ func TestBrowser_Search(t *testing.T) {
 // room is created with a topic, and someone invited sees it appear.
 func TestBrowser_Moderation(t *testing.T) {
 	ts := startServer(t, nil)
-	signedIn(t, ts, "root") // the admin, so alice is only the room's owner
+	root, _ := signedIn(t, ts, "root") // the admin, so alice is only the room's owner
 	b := newBrowser(t)
 	alice := b.newPage("alice", ts.URL())
 	bob := b.newPage("bob", ts.URL())
 	alice.signUp("alice")
 	bob.signUp("bob")
 	alice.joinRoom("club")
+	root.join("club") // after alice, who stays the owner
 	bob.joinRoom("club")
 	alice.waitJS("alice is the owner", `document.querySelector('#members-online .role-owner')`)
 
 	t.Run("a member has no moderation actions", func(t *testing.T) {
 		bob := bob.in(t)
 		bob.waitJS("alice is listed, marked owner", `document.querySelector('#members-online [data-user="alice"] .role-owner')`)
+		bob.waitJS("root is listed, marked server admin", `document.querySelector('#members [data-user="root"] .role-admin')`)
+		if n := eval[int](bob, `document.querySelectorAll('#members .role-admin').length`); n != 1 {
+			t.Errorf("%d members marked admin, want root alone", n)
+		}
 		if n := eval[int](bob, `document.querySelectorAll('[data-menu]').length`); n != 0 {
 			t.Errorf("bob sees %d moderation menus", n)
 		}

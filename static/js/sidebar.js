@@ -110,10 +110,11 @@ export function renderMembers(onlineUl, offlineUl, members, me, acts) {
       if (m.role === 'owner' || m.role === 'moderator') {
         badges.push(h('span', { class: `role-badge role-${m.role}`, text: m.role === 'owner' ? 'Owner' : 'Mod', title: m.role === 'owner' ? 'Owner' : 'Moderator' }));
       }
+      if (m.admin) badges.push(h('span', { class: 'role-badge role-admin', text: 'Admin', title: 'Server admin' }));
       if (m.muted) badges.push(h('span', { class: 'muted-badge', text: 'Muted', title: 'Muted in this room' }));
       el.querySelector('.member-badges').replaceChildren(...badges);
       const role = m.role === 'owner' ? ', owner' : m.role === 'moderator' ? ', moderator' : '';
-      const state = `${m.online ? 'online' : 'offline'}${role}${m.muted ? ', muted' : ''}`;
+      const state = `${m.online ? 'online' : 'offline'}${role}${m.admin ? ', server admin' : ''}${m.muted ? ', muted' : ''}`;
       if (el.tagName === 'BUTTON') el.setAttribute('aria-label', `Message ${m.username} (${state})`);
       else el.setAttribute('aria-label', `${m.username}, you (${state})`);
 
