@@ -107,10 +107,13 @@ export function renderMembers(onlineUl, offlineUl, members, me, acts) {
       const el = li.firstElementChild;
       el.classList.toggle('is-online', m.online);
       const badges = [];
-      if (m.role === 'owner' || m.role === 'moderator') {
+      // One badge, the highest: a server admin outranks the room's owner.
+      if (m.admin) {
+        const also = m.role === 'owner' ? ', owner of this room' : m.role === 'moderator' ? ', moderator of this room' : '';
+        badges.push(h('span', { class: 'role-badge role-admin', text: 'Admin', title: `Server admin${also}` }));
+      } else if (m.role === 'owner' || m.role === 'moderator') {
         badges.push(h('span', { class: `role-badge role-${m.role}`, text: m.role === 'owner' ? 'Owner' : 'Mod', title: m.role === 'owner' ? 'Owner' : 'Moderator' }));
       }
-      if (m.admin) badges.push(h('span', { class: 'role-badge role-admin', text: 'Admin', title: 'Server admin' }));
       if (m.muted) badges.push(h('span', { class: 'muted-badge', text: 'Muted', title: 'Muted in this room' }));
       el.querySelector('.member-badges').replaceChildren(...badges);
       const role = m.role === 'owner' ? ', owner' : m.role === 'moderator' ? ', moderator' : '';
