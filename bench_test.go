@@ -109,8 +109,14 @@ func newBenchRoom(b *testing.B, members int) *benchRoom {
 	b.Helper()
 	cfg := defaultConfig()
 	m := newMelody(cfg, func(*http.Request) bool { return true })
-	sessions := make(chan *melody.Session, members)
-	m.HandleConnect(func(s *melody.Session) { sessions <- s })
+	// Wired as the server wires it: batched writes and all.
+	clients := make(chan *client, members)
+	m.HandleConnect(func(s *melody.Session) {
+		c := clientOf(s)
+		c.sess = s
+		clients <- c
+	})
+	m.HandleSentMessage(func(s *melody.Session, _ []byte) { clientOf(s).out.flushSent() })
 	var bufferFull atomic.Int64
 	m.HandleError(func(_ *melody.Session, err error) {
 		if isBufferFull(err) {
@@ -118,7 +124,8 @@ func newBenchRoom(b *testing.B, members int) *benchRoom {
 		}
 	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = m.HandleRequest(w, r)
+		c := &client{id: newClientID()}
+		_ = m.HandleRequestWithKeys(batchingWriter{ResponseWriter: w, c: c}, r, map[string]any{clientKey: c})
 	}))
 	room := &benchRoom{hub: NewHub(slog.New(slog.DiscardHandler), cfg.Presence.BroadcastLimit), received: make([]atomic.Int64, members)}
 	var readers sync.WaitGroup
@@ -151,7 +158,7 @@ func newBenchRoom(b *testing.B, members int) *benchRoom {
 				room.received[i].Add(1)
 			}
 		}()
-		c := &client{id: newClientID(), sess: <-sessions}
+		c := <-clients
 		c.user.Store(&account{ID: uint64(i + 1), Name: fmt.Sprintf("member%d", i)})
 		room.hub.Attach(c, []string{"bench"}, []byte(`{"type":"authenticated","data":{}}`))
 	}

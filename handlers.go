@@ -96,7 +96,7 @@ func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.ipConns.Release(c.ip)
-	err := s.melody.HandleRequestWithKeys(w, r, map[string]any{clientKey: c})
+	err := s.melody.HandleRequestWithKeys(batchingWriter{ResponseWriter: w, c: c}, r, map[string]any{clientKey: c})
 	switch {
 	case errors.Is(err, melody.ErrClosed):
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
@@ -125,6 +125,9 @@ func (s *server) wireMelody() {
 	m.HandleMessage(func(sess *melody.Session, msg []byte) {
 		s.dispatch(clientOf(sess), msg)
 	})
+	m.HandleSentMessage(func(sess *melody.Session, _ []byte) {
+		clientOf(sess).out.flushSent()
+	})
 	m.HandleDisconnect(func(sess *melody.Session) {
 		c := clientOf(sess)
 		s.trackClient(c, false)
@@ -139,6 +142,9 @@ func (s *server) wireMelody() {
 	})
 	m.HandleError(func(sess *melody.Session, err error) {
 		c := clientOf(sess)
+		if isBufferFull(err) || errors.Is(err, melody.ErrWriteClosed) {
+			c.out.unqueue() // a frame client.send counted was not queued
+		}
 		switch {
 		case isBufferFull(err):
 			// melody would drop this frame and carry on, leaving the client

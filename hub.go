@@ -35,6 +35,7 @@ type client struct {
 	id   string // the tutorial's clientId: random, one per connection
 	ip   string
 	sess *melody.Session
+	out  *batchConn // the connection under gorilla; set when it is hijacked
 
 	user      atomic.Pointer[account] // nil until auth succeeds
 	tokenHash []byte                  // the token this connection signed in with; handlers only
@@ -54,7 +55,10 @@ func newClientID() string {
 // send queues a frame for the connection without blocking. A connection
 // whose send buffer is full is dropped by the error handler.
 func (c *client) send(frame []byte) {
-	_ = c.sess.Write(frame) // only fails when the session is closed
+	c.out.queued.Add(1)
+	if err := c.sess.Write(frame); err != nil { // the session is closed
+		c.out.unqueue()
+	}
 }
 
 // presence is one online user: their connections and the rooms they

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// melody writes every queued frame to the socket with its own write(2),
+// and on a busy server that syscall is most of the CPU (BENCHMARKS.md,
+// "Profiles"). batchConn sits between gorilla and the TCP connection:
+// while more frames are queued for the connection it collects their bytes,
+// and it writes them with one syscall once the queue is empty. A frame
+// that finds nothing queued behind it goes out at once, so a quiet
+// connection sees no added latency.
+//
+// The queue is counted here: client.send adds a frame before handing it
+// to melody, and melody's sent-message callback (flushSent) takes it away
+// after gorilla wrote it, flushing when none are left.
+type batchConn struct {
+	net.Conn
+	queued atomic.Int64 // frames handed to melody and not yet written by gorilla
+
+	mu  sync.Mutex // guards buf and err, and orders writes to Conn
+	buf *[]byte    // collected bytes; nil when empty, returned to the pool
+	err error      // the first write error; every later write returns it
+}
+
+// maxBatchBytes bounds what one connection collects before it writes
+// anyway, so a burst of large frames does not grow one buffer without end.
+const maxBatchBytes = 32 << 10
+
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxBatchBytes); return &b }}
+
+// Write collects p while frames are queued behind it and writes
+// everything collected otherwise. gorilla serialises its own calls; the
+// mutex orders them with flushSent, which runs outside gorilla's lock.
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.queued.Load() <= 0 && c.buf == nil {
+		return c.writeLocked(p)
+	}
+	if c.buf == nil {
+		c.buf = batchBufs.Get().(*[]byte)
+	}
+	*c.buf = append(*c.buf, p...)
+	if c.queued.Load() <= 0 || len(*c.buf) >= maxBatchBytes {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// flushSent is called after gorilla wrote one queued frame: the last of
+// a batch writes the batch.
+func (c *batchConn) flushSent() {
+	if c.queued.Add(-1) > 0 {
+		return
+	}
+	c.mu.Lock()
+	err := c.flushLocked()
+	c.mu.Unlock()
+	if err != nil {
+		// The write deadline passed or the peer is gone: closing makes the
+		// reader fail, and melody then ends the session as usual.
+		c.Conn.Close()
+	}
+}
+
+// unqueue takes back a frame melody did not queue after all (session
+// closed, or send buffer full). It never writes: it runs in whoever was
+// sending, which must not wait on this connection's socket; a connection
+// in that state is being closed, and Close writes what is left.
+func (c *batchConn) unqueue() { c.queued.Add(-1) }
+
+func (c *batchConn) flushLocked() error {
+	if c.buf == nil || c.err != nil {
+		return c.err
+	}
+	_, err := c.writeLocked(*c.buf)
+	if cap(*c.buf) <= 2*maxBatchBytes {
+		*c.buf = (*c.buf)[:0]
+		batchBufs.Put(c.buf)
+	}
+	c.buf = nil
+	return err
+}
+
+func (c *batchConn) writeLocked(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// Close writes what is collected (a close frame may be among it), then
+// closes the connection.
+func (c *batchConn) Close() error {
+	c.mu.Lock()
+	_ = c.flushLocked()
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// batchingWriter hands melody's upgrader a batchConn in place of the
+// hijacked TCP connection.
+type batchingWriter struct {
+	http.ResponseWriter
+	c *client
+}
+
+func (w batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.c.out = &batchConn{Conn: conn}
+	return w.c.out, rw, nil
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBatchedWrites checks what batching frames into fewer syscalls must
+// never change for a client: a burst arrives complete and in order,
+// frames larger than a batch arrive intact, and a frame sent on its own,
+// with nothing queued behind it, arrives at once. Two connections of two
+// users get the same bursts, so one's batches never hold the other's.
+func TestBatchedWrites(t *testing.T) {
+	ts := startServer(t, nil)
+	alice, _ := signedIn(t, ts, "alice")
+	alice.join("burst")
+	bob, _ := signedIn(t, ts, "bob")
+	bob.join("burst")
+	alice.await("userJoined")
+
+	big := strings.Repeat("x", 3*maxBatchBytes)
+	const n = 200 // below the 256-frame send buffer
+	frame := func(i int) []byte {
+		content := fmt.Sprintf("%d", i)
+		if i%50 == 7 {
+			content += big
+		}
+		return marshalFrame("message", messageFrame{ID: fmt.Sprint(i), RoomID: "burst", Content: content})
+	}
+	for round := range 3 {
+		for i := range n {
+			ts.srv.hub.Broadcast("burst", frame(round*n+i), 0)
+		}
+		for _, c := range []*wsClient{alice, bob} {
+			for i := range n {
+				want := round*n + i
+				var m messageFrame
+				decodeInto(t, c.await("message"), &m)
+				if m.ID != fmt.Sprint(want) {
+					t.Fatalf("round %d: got message %s, want %d (out of order or lost)", round, m.ID, want)
+				}
+				if want%50 == 7 && len(m.Content) != len(fmt.Sprint(want))+len(big) {
+					t.Fatalf("message %d: %d bytes, want %d", want, len(m.Content), len(fmt.Sprint(want))+len(big))
+				}
+			}
+		}
+
+		// After the burst, one frame alone: nothing is queued behind it,
+		// so it must not wait for company.
+		start := time.Now()
+		ts.srv.hub.Broadcast("burst", marshalFrame("typing", typingOutData{RoomID: "burst", Username: "carol", IsTyping: true}), 0)
+		for _, c := range []*wsClient{alice, bob} {
+			c.await("typing")
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("a lone frame took %v", d)
+		}
+	}
+
+	// The connections still work both ways: a real chat round trip.
+	alice.send("chat", map[string]string{"roomId": "burst", "content": "after the bursts"})
+	bob.awaitMessage("after the bursts")
+	alice.awaitMessage("after the bursts")
+}
+
+// TestBatchConnAfterWriteError checks that a connection whose socket
+// failed reports the error on every later write instead of collecting
+// frames it can never send.
+func TestBatchConnAfterWriteError(t *testing.T) {
+	ts := startServer(t, nil)
+	alice, _ := signedIn(t, ts, "alice")
+	alice.join("room")
+	var target *client
+	ts.srv.hub.mu.RLock()
+	for c := range ts.srv.hub.rooms["room"] {
+		target = c
+	}
+	ts.srv.hub.mu.RUnlock()
+
+	target.out.Conn.Close() // the socket fails under the batcher
+	target.out.queued.Add(1)
+	if _, err := target.out.Write([]byte("x")); err != nil {
+		t.Fatalf("a write while frames are queued is collected, got %v", err)
+	}
+	target.out.flushSent() // the batch's last frame: the write fails here
+	if _, err := target.out.Write([]byte("y")); err == nil {
+		t.Fatal("a write after the socket failed succeeded")
+	}
+	alice.waitClosed(5 * time.Second) // closing the socket ends the session
+}
