@@ -82,7 +82,12 @@ func BenchmarkStore_AppendMessage(b *testing.B) {
 			rooms := make([]string, tc.rooms)
 			for i := range rooms {
 				rooms[i] = fmt.Sprintf("room-%d", i)
-				if _, err := st.JoinRoom(rooms[i], Member{UserID: 1, Name: "bench"}, time.Now(), JoinLimits{}); err != nil {
+			}
+			// Sender s (user s+1) writes to room s % rooms, of which the
+			// commit checks it is a member.
+			for s := range max(tc.senders, tc.rooms) {
+				m := Member{UserID: uint64(s + 1), Name: fmt.Sprintf("bench%d", s)}
+				if _, err := st.JoinRoom(rooms[s%len(rooms)], m, time.Now(), JoinLimits{}); err != nil {
 					b.Fatalf("join: %v", err)
 				}
 			}

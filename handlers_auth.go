@@ -66,8 +66,6 @@ func (s *server) completeSignIn(c *client, user User, token string, tokHash []by
 		return err
 	}
 	a := account{ID: user.ID, Name: user.Name}
-	c.tokenHash = tokHash
-	c.user.Store(&a)
 
 	roomIDs := make([]string, len(rooms))
 	for i, r := range rooms {
@@ -108,6 +106,10 @@ func (s *server) completeSignIn(c *client, user User, token string, tokHash []by
 				Count: d.Unread, LastMessageAt: formatTime(d.LastMessageAt)})
 		}
 	}
+	// Signed in only now, after every read that can fail: an error above
+	// leaves the connection as it was, free to try auth again.
+	c.tokenHash = tokHash
+	c.user.Store(&a)
 	hello := marshalFrame("authenticated", authenticatedData{
 		ClientID: c.id, UserID: a.idString(), Username: a.Name, Token: token, ExpiresAt: formatTime(expires),
 		Created: created, IsAdmin: user.Admin, OnlineUsers: online, Rooms: infos, Unread: unreadInfos, Directs: directInfos,

@@ -56,6 +56,12 @@ func appendError(err error, roomID string) error {
 		return errorf(codeForbidden, "An attached file is not yours to send, or was sent already")
 	case errors.Is(err, ErrNotFound):
 		return errorf(codeInvalidRoom, "Room %s does not exist", roomID)
+	case errors.Is(err, ErrNotMember):
+		return errorf(codeNotMember, "Not in room")
+	}
+	var muted *MutedError
+	if errors.As(err, &muted) {
+		return mutedError(roomID, muted.Until)
 	}
 	return err
 }
@@ -79,9 +85,8 @@ func (s *server) handleChat(ctx context.Context, c *client, f Frame) error {
 	if !s.hub.IsMember(a.ID, d.RoomID) {
 		return errorf(codeNotMember, "Not in room")
 	}
-	if err := s.checkNotMuted(d.RoomID, a.ID); err != nil {
-		return err
-	}
+	// Mutes are checked by the store, in the commit that would save the
+	// message (see appendBatch.append), which reads the room anyway.
 	return s.queueMessage(ctx, c, f.Type, Message{RoomID: d.RoomID, SenderID: a.ID, SenderName: a.Name,
 		Content: d.Content, Time: s.now(), ClientMsgID: d.ClientMsgID, ReplyTo: replyTo, FileIDs: d.Files})
 }
@@ -107,9 +112,12 @@ func (s *server) queueMessage(ctx context.Context, c *client, typ string, m Mess
 		<-c.inFlight
 		if err != nil {
 			err = appendError(err, m.RoomID)
+			// A failed commit is logged once by the store; each of its
+			// messages only at debug level, or a batch of a thousand
+			// would flood the log.
 			var pe *protoError
 			if !errors.As(err, &pe) {
-				s.log.Error("message not saved", "client", c.id, "user", m.SenderName, "err", err)
+				s.log.Debug("message not saved", "client", c.id, "user", m.SenderName, "err", err)
 			}
 			c.send(errorFrame(err, typ, m.ClientMsgID))
 		}
@@ -127,12 +135,16 @@ func (s *server) checkNotMuted(roomID string, userID uint64) error {
 		return err
 	}
 	if room.Muted(userID, s.now()) {
-		if until := room.Mutes[userID]; !until.IsZero() {
-			return errorf(codeMuted, "You are muted in %s until %s", roomID, formatTime(until))
-		}
-		return errorf(codeMuted, "You are muted in %s until a moderator unmutes you", roomID)
+		return mutedError(roomID, room.Mutes[userID])
 	}
 	return nil
+}
+
+func mutedError(roomID string, until time.Time) *protoError {
+	if !until.IsZero() {
+		return errorf(codeMuted, "You are muted in %s until %s", roomID, formatTime(until))
+	}
+	return errorf(codeMuted, "You are muted in %s until a moderator unmutes you", roomID)
 }
 
 func (s *server) handlePrivate(ctx context.Context, c *client, f Frame) error {

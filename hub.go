@@ -76,9 +76,15 @@ type Hub struct {
 	log           *slog.Logger
 	presenceLimit int // above this many online users, presence goes only to users who share a room
 
-	mu    sync.RWMutex // guards rooms and users
+	mu    sync.RWMutex // guards rooms, users and everyone
 	rooms map[string]map[*client]struct{}
 	users map[uint64]*presence
+	// everyone holds the online users who signed in while at most
+	// presenceLimit were online: their onlineUsers listed the whole
+	// server, so they keep hearing everyone come and go after the count
+	// passes the limit, or people would stay online in their lists
+	// forever. Entries are added only below the limit, so it stays small.
+	everyone map[uint64]*presence
 }
 
 func NewHub(log *slog.Logger, presenceLimit int) *Hub {
@@ -87,6 +93,7 @@ func NewHub(log *slog.Logger, presenceLimit int) *Hub {
 		presenceLimit: presenceLimit,
 		rooms:         map[string]map[*client]struct{}{},
 		users:         map[uint64]*presence{},
+		everyone:      map[uint64]*presence{},
 	}
 }
 
@@ -100,6 +107,8 @@ func (h *Hub) Attach(c *client, rooms []string, hello []byte) (first bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c.send(hello)
+	// The same test OnlineUsers made for hello: was the list server-wide?
+	wholeServer := len(h.users) <= h.presenceLimit
 	p := h.users[a.ID]
 	if p == nil {
 		first = true
@@ -110,6 +119,9 @@ func (h *Hub) Attach(c *client, rooms []string, hello []byte) (first bool) {
 		h.users[a.ID] = p
 	}
 	p.conns[c] = struct{}{}
+	if wholeServer {
+		h.everyone[a.ID] = p
+	}
 	for r := range p.rooms {
 		h.subscribeLocked(r, c)
 	}
@@ -140,6 +152,7 @@ func (h *Hub) Detach(c *client) (last bool, rooms []string) {
 		return false, nil
 	}
 	delete(h.users, a.ID)
+	delete(h.everyone, a.ID)
 	for r := range p.rooms {
 		rooms = append(rooms, r)
 	}
@@ -250,29 +263,34 @@ func (h *Hub) OnlineCount() int {
 func (h *Hub) BroadcastPresence(a account, rooms []string, peers []uint64, frame []byte) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	h.audienceLocked(a.ID, rooms, peers, func(p *presence) {
+	h.audienceLocked(a.ID, rooms, peers, true, func(p *presence) {
 		for c := range p.conns {
 			c.send(frame)
 		}
 	})
 }
 
-// OnlineUsers lists, by name, the online users that hear of the presence
-// of a user in rooms with peers (see BroadcastPresence), other than the
-// user: whom the user sees come and go is whom the list starts with.
+// OnlineUsers lists, by name, the online users other than the user whose
+// presence changes the user, in rooms with peers, will hear of (see
+// BroadcastPresence): whom the user sees come and go is whom the list
+// starts with.
 func (h *Hub) OnlineUsers(userID uint64, rooms []string, peers []uint64) []userRef {
 	h.mu.RLock()
 	var out []userRef
-	h.audienceLocked(userID, rooms, peers, func(p *presence) { out = append(out, p.ref()) })
+	// Not the everyone set: the user hears of those only if they share a
+	// room or a conversation, like anyone else.
+	h.audienceLocked(userID, rooms, peers, false, func(p *presence) { out = append(out, p.ref()) })
 	h.mu.RUnlock()
 	slices.SortFunc(out, func(a, b userRef) int { return strings.Compare(a.Username, b.Username) })
 	return out
 }
 
 // audienceLocked calls fn for each online user other than userID that
-// hears of userID's presence. Its cost grows with the user's rooms, not
-// with the server, once more than presenceLimit users are online.
-func (h *Hub) audienceLocked(userID uint64, rooms []string, peers []uint64, fn func(*presence)) {
+// hears of userID's presence (withEveryone) or whose presence userID
+// hears of (without). Its cost grows with the user's rooms (and
+// the everyone set, at most about presenceLimit), not with the server,
+// once more than presenceLimit users are online.
+func (h *Hub) audienceLocked(userID uint64, rooms []string, peers []uint64, withEveryone bool, fn func(*presence)) {
 	if len(h.users) <= h.presenceLimit {
 		for id, p := range h.users {
 			if id != userID {
@@ -296,6 +314,11 @@ func (h *Hub) audienceLocked(userID uint64, rooms []string, peers []uint64, fn f
 	}
 	for _, id := range peers {
 		visit(h.users[id])
+	}
+	if withEveryone {
+		for _, p := range h.everyone {
+			visit(p)
+		}
 	}
 }
 

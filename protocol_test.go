@@ -262,44 +262,76 @@ func TestPresence(t *testing.T) {
 }
 
 // TestPresenceAboveBroadcastLimit checks that once more users are online
-// than presence.broadcast_limit, a user hears of, and is listed, only the
-// people they share a room or a conversation with.
+// than presence.broadcast_limit, someone who signs in hears of, and is
+// listed, only the people they share a room or a conversation with, while
+// those who signed in below the limit, and were listed everyone, keep
+// hearing everyone come and go.
 func TestPresenceAboveBroadcastLimit(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.Presence.BroadcastLimit = 1
 	ts := startServer(t, &cfg)
 
-	alice, _ := signedIn(t, ts, "alice")
+	names := func(a authenticatedData) string {
+		var out []string
+		for _, u := range a.OnlineUsers {
+			out = append(out, u.Username)
+		}
+		return strings.Join(out, ",")
+	}
+	// hears waits for typ about name, skipping presence of others.
+	hears := func(c *wsClient, typ, name string) {
+		t.Helper()
+		for {
+			var u userRef
+			decodeInto(t, c.await(typ), &u)
+			if u.Username == name {
+				return
+			}
+		}
+	}
+	alice, _ := signedIn(t, ts, "alice") // alone: listed everyone
 	alice.join("garden")
-	bob, _ := signedIn(t, ts, "bob") // shares nothing with alice yet
-	alice.none(150*time.Millisecond, "userOnline")
-	bob.join("garden")
-	alice.await("userJoined")
+	bob, ba := signedIn(t, ts, "bob") // one other online: listed everyone
+	if names(ba) != "alice,bob" {
+		t.Fatalf("bob's onlineUsers = %s, want alice,bob", names(ba))
+	}
+	hears(alice, "userOnline", "bob")
 
-	carol, _ := signedIn(t, ts, "carol") // shares nothing with anyone
-	alice.none(150*time.Millisecond, "userOnline")
-	bob.none(0, "userOnline")
+	// Above the limit now: carol, who shares nothing, is listed alone, but
+	// alice and bob, who were listed everyone, hear of her.
+	carol, ca := signedIn(t, ts, "carol")
+	if names(ca) != "carol" {
+		t.Fatalf("carol's onlineUsers = %s, want only carol", names(ca))
+	}
+	hears(alice, "userOnline", "carol")
+	hears(bob, "userOnline", "carol")
 
-	// bob comes back: alice, who shares garden, hears of it; carol does not.
-	bob.conn.Close()
-	decodeUserRef(t, alice.await("userOffline"), "bob")
-	bob2 := dial(t, ts.WSURL())
-	ba := bob2.auth("bob", "bob-password")
-	decodeUserRef(t, alice.await("userOnline"), "bob")
+	// dave shares garden with alice: he lists her, not bob or carol.
+	dave := dial(t, ts.WSURL())
+	dave.auth("dave", "dave-password")
+	dave.join("garden")
+	dave.conn.Close()
+	hears(alice, "userOffline", "dave")
+	dave = dial(t, ts.WSURL())
+	da := dave.auth("dave", "dave-password")
+	if names(da) != "alice,dave" {
+		t.Fatalf("dave's onlineUsers = %s, want alice,dave", names(da))
+	}
+	hears(alice, "userOnline", "dave")
 	carol.none(150*time.Millisecond, "userOnline", "userOffline")
-	var names []string
-	for _, u := range ba.OnlineUsers {
-		names = append(names, u.Username)
-	}
-	if strings.Join(names, ",") != "alice,bob" {
-		t.Fatalf("bob's onlineUsers = %v, want alice and himself, not carol", names)
-	}
+
+	// carol leaves: alice and bob, who listed her, hear it; dave, who did
+	// not, does not.
+	carol.conn.Close()
+	hears(alice, "userOffline", "carol")
+	hears(bob, "userOffline", "carol")
+	dave.none(150*time.Millisecond, "userOffline")
 
 	// A direct conversation also makes two people each other's audience.
-	carol.send("private", map[string]string{"targetUserId": ba.UserID, "content": "hi bob"})
-	bob2.await("privateMessage")
-	carol.conn.Close()
-	decodeUserRef(t, bob2.await("userOffline"), "carol")
+	dave.send("private", map[string]string{"targetUsername": "bob", "content": "hi bob"})
+	bob.await("privateMessage")
+	bob.conn.Close()
+	hears(dave, "userOffline", "bob")
 }
 
 func decodeUserRef(t *testing.T, f Frame, want string) {

@@ -84,7 +84,14 @@ var (
 	ErrBanned           = errors.New("user is banned from the room")
 	ErrPrivateRoom      = errors.New("room is private")
 	ErrNotAllowed       = errors.New("not allowed")
+	ErrNotMember        = errors.New("sender is not a member of the room")
 )
+
+// MutedError refuses a message from a member muted in its room: until the
+// zero time means until a moderator unmutes them.
+type MutedError struct{ Until time.Time }
+
+func (e *MutedError) Error() string { return "sender is muted in the room" }
 
 // User is an account. PasswordHash is an encoded argon2id hash.
 type User struct {

@@ -302,6 +302,16 @@ func (b *appendBatch) append(m *Message) (refused, failed error) {
 		} else if err != nil {
 			return nil, err
 		}
+		// Checked again here, in commit order: a message that waited for
+		// this commit while its sender left, was kicked, banned or muted is
+		// refused, so nothing reaches a room after the event that closed it.
+		members := tx.Bucket(bucketMembers).Bucket([]byte(m.RoomID))
+		if members == nil || members.Get(u64key(m.SenderID)) == nil {
+			return ErrNotMember, nil
+		}
+		if until, muted := room.Mutes[m.SenderID]; muted && (until.IsZero() || m.Time.Before(until)) {
+			return &MutedError{Until: until}, nil
+		}
 	}
 	conv, err := tx.Bucket(bucketMessages).CreateBucketIfNotExists(m.Conv().key())
 	if err != nil {

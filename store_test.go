@@ -258,3 +258,51 @@ func TestStore_Tokens(t *testing.T) {
 		t.Fatalf("purge removed a live token: %v", err)
 	}
 }
+
+// TestStore_AppendChecksMembershipAndMute checks that the commit itself
+// refuses a message whose sender is no longer in the room, or is muted in
+// it, however long the message waited in the queue.
+func TestStore_AppendChecksMembershipAndMute(t *testing.T) {
+	s := mustOpenStore(t, filepath.Join(t.TempDir(), "parley.db"), StoreOptions{HistoryPerRoom: 10})
+	for _, id := range []uint64{1, 2} {
+		if _, err := s.JoinRoom("r", Member{UserID: id, Name: fmt.Sprint("u", id)}, time.Now(), JoinLimits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	send := func(sender uint64, at time.Time) error {
+		_, err := s.AppendMessage(ctx, Message{RoomID: "r", SenderID: sender, SenderName: fmt.Sprint("u", sender), Content: "hi", Time: at})
+		return err
+	}
+	now := time.Now()
+	if err := send(3, now); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("a stranger's message: %v, want ErrNotMember", err)
+	}
+	if _, err := s.LeaveRoom("r", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(2, now); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("a message after leaving: %v, want ErrNotMember", err)
+	}
+	until := now.Add(time.Hour)
+	if _, err := s.UpdateRoom("r", func(r Room) (Room, error) {
+		r.Mutes = map[uint64]time.Time{1: until}
+		return r, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var muted *MutedError
+	if err := send(1, now); !errors.As(err, &muted) || !muted.Until.Equal(until) {
+		t.Fatalf("a muted member's message: %v, want MutedError until %v", err, until)
+	}
+	if err := send(1, until.Add(time.Second)); err != nil {
+		t.Fatalf("a message after the mute ended: %v", err)
+	}
+	msgs, _, err := s.RoomHistory("r", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].SenderID != 1 {
+		t.Fatalf("history holds %d messages, want only the one sent after the mute", len(msgs))
+	}
+}
