@@ -242,6 +242,12 @@ func (s *server) resolveModeration(c *client, f Frame, needRank int) (modTarget,
 	if t.d.UserID == "" && t.d.Username == "" {
 		return t, errorf(codeBadRequest, "Missing userId")
 	}
+	if t.d.Global && f.Type != "ban" && f.Type != "unban" {
+		if f.Type == "kick" {
+			return t, errorf(codeBadRequest, "kick works per room; use ban with global for the server")
+		}
+		return t, errorf(codeBadRequest, "%s works per room", f.Type)
+	}
 	var err error
 	if t.target, err = s.findUser(t.d.UserID, t.d.Username); err != nil {
 		return t, err
@@ -266,8 +272,15 @@ func (s *server) resolveModeration(c *client, f Frame, needRank int) (modTarget,
 		return t, errorf(codeForbidden, "Only the room's %s can do that", map[int]string{
 			rankModerator: "owner and moderators", rankOwner: "owner"}[needRank])
 	}
-	if t.target.ID != t.actor.ID && rank(t.room, t.target) >= actorRank {
+	if t.target.ID == t.actor.ID {
+		// Or a muted moderator could unmute themselves.
+		return t, errorf(codeForbidden, "You cannot %s yourself", f.Type)
+	}
+	if rank(t.room, t.target) >= actorRank {
 		return t, errorf(codeForbidden, "%s has the same role as you or a higher one", t.target.Name)
+	}
+	if t.target.ID == t.room.CreatedBy && f.Type == "setRole" {
+		return t, errorf(codeForbidden, "The owner's role cannot change")
 	}
 	return t, nil
 }
@@ -305,9 +318,6 @@ func (s *server) handleKick(ctx context.Context, c *client, f Frame) error {
 	t, err := s.resolveModeration(c, f, rankModerator)
 	if err != nil {
 		return err
-	}
-	if t.d.Global {
-		return errorf(codeBadRequest, "kick works per room; use ban with global for the server")
 	}
 	was, err := s.store.LeaveRoom(t.room.ID, t.target.ID)
 	if err != nil {
@@ -360,11 +370,13 @@ func (s *server) handleBan(ctx context.Context, c *client, f Frame) error {
 	}
 	reason := truncate(t.d.Reason, maxTopicChars)
 	if t.d.Global {
-		if err := s.store.SetSuspended(t.target.ID, true); err != nil {
-			return err
-		}
+		// The rooms first: once suspended, the user must also be signed
+		// out, so nothing that can fail comes between the two.
 		rooms, err := s.store.UserRooms(t.target.ID)
 		if err != nil {
+			return err
+		}
+		if err := s.store.SetSuspended(t.target.ID, true); err != nil {
 			return err
 		}
 		// Each room hears its own copy, naming the room; the target and the
@@ -430,11 +442,11 @@ func (s *server) handleMute(ctx context.Context, c *client, f Frame) error {
 	if err != nil {
 		return err
 	}
-	if t.d.Global {
-		return errorf(codeBadRequest, "mute works per room")
-	}
 	if t.d.Minutes < 0 || t.d.Minutes > 60*24*365 {
 		return errorf(codeBadRequest, "minutes must be between 0 (until unmuted) and a year")
+	}
+	if !isMemberOf(s, t.room.ID, t.target.ID) {
+		return errorf(codeNotMember, "%s is not in %s", t.target.Name, t.room.ID)
 	}
 	var until time.Time
 	if t.d.Minutes > 0 {

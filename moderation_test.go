@@ -258,3 +258,43 @@ func TestCLI_UserUnban(t *testing.T) {
 	ts.start()
 	dial(t, ts.WSURL()).auth("troll", "troll-password")
 }
+
+// TestModeration_Guards checks the actions nobody may take: acting on
+// yourself (a muted moderator unmuting themselves), changing the owner's
+// role, muting someone who is not in the room, and per-room actions sent
+// as server-wide ones.
+func TestModeration_Guards(t *testing.T) {
+	ts := startServer(t, nil)
+	admin, _ := signedIn(t, ts, "admin") // the first account
+	owner, mod, _, ownerA, modA, _ := trio(t, ts, "club")
+	owner.send("setRole", map[string]string{"roomId": "club", "userId": modA.UserID, "role": "moderator"})
+	mod.await("roleChanged")
+	_, strangerA := signedIn(t, ts, "stranger")
+
+	owner.send("mute", map[string]any{"roomId": "club", "userId": modA.UserID})
+	mod.await("muted")
+	for _, typ := range []string{"unmute", "kick", "ban", "mute"} {
+		mod.send(typ, map[string]string{"roomId": "club", "userId": modA.UserID})
+		if e := mod.awaitError(codeForbidden); !strings.Contains(e.Message, "yourself") {
+			t.Fatalf("%s yourself: %q", typ, e.Message)
+		}
+	}
+	mod.send("chat", map[string]string{"roomId": "club", "content": "still muted?", "clientMsgId": "m1"})
+	mod.awaitError(codeMuted)
+
+	// Nor can the owner change their own role.
+	owner.send("setRole", map[string]string{"roomId": "club", "userId": ownerA.UserID, "role": "member"})
+	owner.awaitError(codeForbidden)
+
+	// Even an admin cannot make the owner a moderator.
+	admin.send("setRole", map[string]string{"roomId": "club", "userId": ownerA.UserID, "role": "moderator"})
+	admin.awaitError(codeForbidden)
+
+	owner.send("mute", map[string]any{"roomId": "club", "userId": strangerA.UserID})
+	owner.awaitError(codeNotMember)
+
+	for _, typ := range []string{"unmute", "setRole", "mute", "kick"} {
+		admin.send(typ, map[string]any{"roomId": "club", "userId": modA.UserID, "global": true, "role": "member"})
+		admin.awaitError(codeBadRequest)
+	}
+}
