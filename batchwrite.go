@@ -102,13 +102,19 @@ func (c *batchConn) writeLocked(p []byte) (int, error) {
 }
 
 // Close writes what is collected (a close frame may be among it), then
-// closes the connection.
+// closes the connection. The write is bounded by the deadline gorilla set
+// for the last frame; use closeNow where that wait is not affordable.
 func (c *batchConn) Close() error {
 	c.mu.Lock()
 	_ = c.flushLocked()
 	c.mu.Unlock()
 	return c.Conn.Close()
 }
+
+// closeNow closes the connection without writing what is collected: for
+// cutting off clients that stopped reading, where a flush would wait for
+// the write deadline.
+func (c *batchConn) closeNow() error { return c.Conn.Close() }
 
 // batchingWriter hands melody's upgrader a batchConn in place of the
 // hijacked TCP connection.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestBatchedWrites checks what batching frames into fewer syscalls must
@@ -89,4 +91,51 @@ func TestBatchConnAfterWriteError(t *testing.T) {
 		t.Fatal("a write after the socket failed succeeded")
 	}
 	alice.waitClosed(5 * time.Second) // closing the socket ends the session
+}
+
+// TestShutdownCutsOffNonReaders checks that clients which stopped reading
+// with a socket full of unsent frames do not hold up a shutdown: after
+// server.shutdown_timeout they are cut off at once, not each after its
+// write deadline.
+func TestShutdownCutsOffNonReaders(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Server.ShutdownTimeout = time.Second
+	cfg.Server.WriteWait = 20 * time.Second // longer than the test allows
+	ts := startServer(t, &cfg)
+	reader, _ := signedIn(t, ts, "reader")
+	reader.join("hall")
+
+	// Clients that sign in and join, then never read again.
+	for i := range 3 {
+		conn, _, err := websocket.DefaultDialer.Dial(ts.WSURL(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		name := fmt.Sprintf("stuck%d", i)
+		for _, f := range []string{
+			fmt.Sprintf(`{"type":"auth","data":{"username":%q,"password":"%s-password"}}`, name, name),
+			`{"type":"join","data":{"roomId":"hall"}}`,
+		} {
+			if err := conn.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 3 {
+		reader.await("userJoined")
+	}
+	// 40 frames of 256 KiB: far more than the sockets hold, far fewer than
+	// the 256-frame send buffer, so nobody is dropped as a slow consumer.
+	big := marshalFrame("message", messageFrame{ID: "1", RoomID: "hall", Content: strings.Repeat("z", 256<<10)})
+	for range 40 {
+		ts.srv.hub.Broadcast("hall", big, 0)
+	}
+	time.Sleep(200 * time.Millisecond) // let the writers fill the sockets and block
+
+	start := time.Now()
+	ts.Stop()
+	if took := time.Since(start); took > 6*time.Second {
+		t.Fatalf("shutdown took %s with clients that stopped reading", took)
+	}
 }

@@ -327,7 +327,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) err
 		// Clients that do not read never see the close frame; cut them off.
 		s.mu.Lock()
 		for c := range s.clients {
-			_ = c.sess.WebsocketConnection().Close()
+			_ = c.out.closeNow() // one by one: none may wait on its socket
 		}
 		s.mu.Unlock()
 		<-done
