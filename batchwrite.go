@@ -103,11 +103,14 @@ func (c *batchConn) writeLocked(p []byte) (int, error) {
 
 // Close writes what is collected (a close frame may be among it), then
 // closes the connection. The write is bounded by the deadline gorilla set
-// for the last frame; use closeNow where that wait is not affordable.
+// for the last frame; use closeNow where that wait is not affordable. When
+// a write is already blocked on a full socket, Close does not queue behind
+// it: closing the connection is what unblocks it.
 func (c *batchConn) Close() error {
-	c.mu.Lock()
-	_ = c.flushLocked()
-	c.mu.Unlock()
+	if c.mu.TryLock() {
+		_ = c.flushLocked()
+		c.mu.Unlock()
+	}
 	return c.Conn.Close()
 }
 

@@ -139,3 +139,45 @@ func TestShutdownCutsOffNonReaders(t *testing.T) {
 		t.Fatalf("shutdown took %s with clients that stopped reading", took)
 	}
 }
+
+// TestSlowConsumerCutOffWhileWriteBlocked: a client stops reading while
+// large frames fill its socket, so a write blocks holding the batch; when
+// its send buffer then fills, it is still disconnected at once, not when
+// the blocked write's deadline (server.write_wait) runs out.
+func TestSlowConsumerCutOffWhileWriteBlocked(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Server.SendBuffer = 8
+	cfg.Server.WriteWait = 30 * time.Second
+	ts := startServer(t, &cfg)
+	watcher, _ := signedIn(t, ts, "watcher")
+	watcher.join("hall")
+
+	conn, _, err := websocket.DefaultDialer.Dial(ts.WSURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, f := range []string{
+		`{"type":"auth","data":{"username":"stuck","password":"stuck-password"}}`,
+		`{"type":"join","data":{"roomId":"hall"}}`,
+	} {
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stuck userRef
+	decodeInto(t, watcher.await("userJoined"), &stuck)
+	id := mustParseUint(t, stuck.UserID)
+
+	big := marshalFrame("message", messageFrame{ID: "1", RoomID: "hall", Content: strings.Repeat("z", 256<<10)})
+	for range 40 { // the watcher reads; the stuck client's socket fills, then its buffer
+		ts.srv.hub.SendUser(id, big)
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitForLog(t, ts, "slow consumer disconnected")
+	dropped := time.Now()
+	waitFor(t, "the slow consumer to be detached", func() bool { return !ts.srv.hub.Online(id) })
+	if took := time.Since(dropped); took > 3*time.Second {
+		t.Fatalf("the slow consumer was detached %s after it was dropped", took)
+	}
+}

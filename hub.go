@@ -444,7 +444,12 @@ func dropClient(c *client, code int, reason string, wg *sync.WaitGroup) {
 	go func() {
 		defer wg.Done()
 		// A close frame is a courtesy; a client that does not read will
-		// not get it, and the short deadline bounds the attempt.
+		// not get it, and the short deadline bounds the attempt. A write
+		// already blocked on the client's full socket holds the batch
+		// lock, which the deadline does not cover: closing the socket
+		// underneath is what frees it.
+		cut := time.AfterFunc(200*time.Millisecond, func() { _ = c.out.closeNow() })
+		defer cut.Stop()
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(100*time.Millisecond))
 		_ = conn.Close()
 	}()

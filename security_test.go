@@ -434,6 +434,9 @@ func TestSecurity_SlowConsumer(t *testing.T) {
 	// Small, but with room for scheduling hiccups: the clients share this
 	// process and its two cores with the server.
 	cfg.Server.SendBuffer = 64
+	// Far longer than the test waits: a slow consumer must be cut off when
+	// its buffer fills, not when a write blocked on its socket times out.
+	cfg.Server.WriteWait = 30 * time.Second
 	ts := startServer(t, &cfg)
 
 	sender, _ := signedIn(t, ts, "sender")
@@ -457,7 +460,11 @@ func TestSecurity_SlowConsumer(t *testing.T) {
 	if strings.Count(ts.Logs(), "slow consumer disconnected") != 1 {
 		t.Fatalf("more than the slow consumer was disconnected:\n%s", ts.Logs())
 	}
+	dropped := time.Now()
 	waitFor(t, "the slow consumer to be detached", func() bool { return !ts.srv.hub.Online(mustParseUint(t, slowAuth.UserID)) })
+	if took := time.Since(dropped); took > 3*time.Second {
+		t.Fatalf("the slow consumer was detached %s after it was dropped", took)
+	}
 	// It comes back with its token and finds the latest messages.
 	back := dial(t, ts.WSURL())
 	back.send("auth", map[string]string{"token": slowAuth.Token})
