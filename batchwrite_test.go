@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -83,9 +84,9 @@ func TestBatchConnAfterWriteError(t *testing.T) {
 
 	target.out.Conn.Close() // the socket fails under the batcher
 	target.out.queued.Add(1)
-	if _, err := target.out.Write([]byte("x")); err != nil {
-		t.Fatalf("a write while frames are queued is collected, got %v", err)
-	}
+	// Collected, or refused already if melody noticed the dead socket
+	// first and closed the session.
+	_, _ = target.out.Write([]byte("x"))
 	target.out.flushSent() // the batch's last frame: the write fails here
 	if _, err := target.out.Write([]byte("y")); err == nil {
 		t.Fatal("a write after the socket failed succeeded")
@@ -179,5 +180,61 @@ func TestSlowConsumerCutOffWhileWriteBlocked(t *testing.T) {
 	waitFor(t, "the slow consumer to be detached", func() bool { return !ts.srv.hub.Online(id) })
 	if took := time.Since(dropped); took > 3*time.Second {
 		t.Fatalf("the slow consumer was detached %s after it was dropped", took)
+	}
+}
+
+// TestBatchConnKeepsItsDeadline: a pong written with gorilla's 1 s
+// deadline while a batch is blocked on a full socket must not cut the
+// batch's own deadline (server.write_wait) short, or a client that pings
+// is disconnected a second into any backlog.
+func TestBatchConnKeepsItsDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			peer <- c // accepted, never read
+		}
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := <-peer
+	defer pc.Close()
+	// Small fixed buffers: the kernel cannot make room by growing them.
+	_ = pc.(*net.TCPConn).SetReadBuffer(4096)
+	_ = raw.(*net.TCPConn).SetWriteBuffer(4096)
+	bc := &batchConn{Conn: raw}
+	defer bc.closeNow()
+
+	// Fill the socket until a write would block.
+	chunk := make([]byte, 64<<10)
+	for full := 0; full < 3; {
+		_ = raw.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := raw.Write(chunk); err != nil {
+			full++
+		}
+	}
+	bc.queued.Add(1)
+	_ = bc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := bc.Write(make([]byte, 30<<10)); err != nil {
+		t.Fatal(err)
+	}
+	flushed := make(chan struct{})
+	go func() { bc.flushSent(); close(flushed) }()
+	time.Sleep(200 * time.Millisecond)
+	go func() { // the reader answering a ping
+		_ = bc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = bc.Write([]byte{0x8a, 0})
+	}()
+	select {
+	case <-flushed:
+		t.Fatal("the batch gave up within 2.5 s although its deadline was 10 s away")
+	case <-time.After(2500 * time.Millisecond):
 	}
 }
