@@ -134,8 +134,8 @@ func (s *server) checkNotMuted(roomID string, userID uint64) error {
 	if err != nil {
 		return err
 	}
-	if room.Muted(userID, s.now()) {
-		return mutedError(roomID, room.Mutes[userID])
+	if until, muted := room.MuteAt(userID, s.now()); muted {
+		return mutedError(roomID, until)
 	}
 	return nil
 }

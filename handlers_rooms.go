@@ -104,9 +104,10 @@ func (s *server) memberInfos(room Room, members []Member) ([]memberInfo, error) 
 	now := s.now()
 	out := make([]memberInfo, len(members))
 	for i, m := range members {
+		until, muted := room.MuteAt(m.UserID, now)
 		out[i] = memberInfo{UserID: strconv.FormatUint(m.UserID, 10), Username: m.Name, Online: s.hub.Online(m.UserID),
-			Role: roomRole(room, m.UserID), Muted: room.Muted(m.UserID, now), Admin: admins[m.UserID]}
-		if until := room.Mutes[m.UserID]; out[i].Muted && !until.IsZero() {
+			Role: roomRole(room, m.UserID), Muted: muted, Admin: admins[m.UserID]}
+		if muted && !until.IsZero() {
 			out[i].MutedUntil = formatTime(until)
 		}
 	}

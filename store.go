@@ -128,10 +128,15 @@ type RoomBan struct {
 // IsModerator reports whether a user is one of the room's moderators.
 func (r Room) IsModerator(userID uint64) bool { return slices.Contains(r.Moderators, userID) }
 
-// MutedUntil reports whether a user is muted in the room at now.
-func (r Room) Muted(userID uint64, now time.Time) bool {
-	until, ok := r.Mutes[userID]
-	return ok && (until.IsZero() || now.Before(until))
+// MuteAt reports whether a user is muted in the room at now, and until
+// when: the zero time means until a moderator unmutes them.
+func (r Room) MuteAt(userID uint64, now time.Time) (until time.Time, muted bool) {
+	return muteAt(r.Mutes, userID, now)
+}
+
+func muteAt(mutes map[uint64]time.Time, userID uint64, now time.Time) (time.Time, bool) {
+	until, ok := mutes[userID]
+	return until, ok && (until.IsZero() || now.Before(until))
 }
 
 // Member is one member of a room.

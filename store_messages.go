@@ -309,7 +309,7 @@ func (b *appendBatch) append(m *Message) (refused, failed error) {
 		if members == nil || members.Get(u64key(m.SenderID)) == nil {
 			return ErrNotMember, nil
 		}
-		if until, muted := room.Mutes[m.SenderID]; muted && (until.IsZero() || m.Time.Before(until)) {
+		if until, muted := muteAt(room.Mutes, m.SenderID, m.Time); muted {
 			return &MutedError{Until: until}, nil
 		}
 	}
