@@ -304,8 +304,8 @@ func (s *server) actorAndRoom(c *client, roomID string) (User, Room, error) {
 
 // isMemberOf asks the store whether a user, online or not, is a member.
 func isMemberOf(s *server, roomID string, userID uint64) bool {
-	members, err := s.store.RoomMembers(roomID)
-	return err == nil && slices.ContainsFunc(members, func(m Member) bool { return m.UserID == userID })
+	is, err := s.store.IsMember(roomID, userID)
+	return err == nil && is
 }
 
 func (t modTarget) event(reason string) moderationEvent {

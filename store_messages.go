@@ -305,8 +305,7 @@ func (b *appendBatch) append(m *Message) (refused, failed error) {
 		// Checked again here, in commit order: a message that waited for
 		// this commit while its sender left, was kicked, banned or muted is
 		// refused, so nothing reaches a room after the event that closed it.
-		members := tx.Bucket(bucketMembers).Bucket([]byte(m.RoomID))
-		if members == nil || members.Get(u64key(m.SenderID)) == nil {
+		if !isMemberTx(tx, m.RoomID, m.SenderID) {
 			return ErrNotMember, nil
 		}
 		if until, muted := muteAt(room.Mutes, m.SenderID, m.Time); muted {

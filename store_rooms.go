@@ -111,11 +111,11 @@ func (s *Store) JoinRoom(roomID string, user Member, now time.Time, lim JoinLimi
 		case err != nil:
 			return err
 		}
-		uid := u64key(user.UserID)
-		if existing := tx.Bucket(bucketMembers).Bucket([]byte(roomID)); existing != nil && existing.Get(uid) != nil {
+		if isMemberTx(tx, roomID, user.UserID) {
 			res.Room = rec.room(roomID)
 			return nil
 		}
+		uid := u64key(user.UserID)
 		if _, banned := rec.Bans[user.UserID]; banned {
 			return ErrBanned
 		}
@@ -234,6 +234,21 @@ func (s *Store) Rooms() ([]Room, error) {
 		})
 	})
 	return out, err
+}
+
+// IsMember reports whether a user, online or not, is a member of a room.
+func (s *Store) IsMember(roomID string, userID uint64) (bool, error) {
+	var is bool
+	err := s.view(func(tx *bolt.Tx) error {
+		is = isMemberTx(tx, roomID, userID)
+		return nil
+	})
+	return is, err
+}
+
+func isMemberTx(tx *bolt.Tx, roomID string, userID uint64) bool {
+	members := tx.Bucket(bucketMembers).Bucket([]byte(roomID))
+	return members != nil && members.Get(u64key(userID)) != nil
 }
 
 // RoomMembers lists a room's members in id order; an unknown room has none.
