@@ -215,52 +215,25 @@ func (s *Store) Search(convs []Conv, query string, limit int) ([]Message, bool, 
 // HistoryAround returns up to limit messages centred on seq, oldest
 // first, and whether older and newer ones remain beyond them.
 func (s *Store) HistoryAround(conv Conv, seq uint64, limit int) ([]Message, bool, bool, error) {
-	var (
-		out                []Message
-		hasOlder, hasNewer bool
-	)
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMessages).Bucket(conv.key())
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		// Older half, walking back from just before seq.
-		var older []Message
-		var k, v []byte
-		if k, _ = c.Seek(u64key(seq)); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for ; k != nil && len(older) < limit/2; k, v = c.Prev() {
-			m, err := decodeMessage(k, v, conv.RoomID, b)
-			if err != nil {
-				return err
-			}
-			older = append(older, m)
-		}
-		hasOlder = k != nil
-		slices.Reverse(older)
-		out = older
-		// seq itself and the newer half.
-		for k, v = c.Seek(u64key(seq)); k != nil && len(out) < limit; k, v = c.Next() {
-			m, err := decodeMessage(k, v, conv.RoomID, b)
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-		}
-		hasNewer = k != nil
-		return nil
-	})
-	return out, hasOlder, hasNewer, err
+	return s.historyFrom(conv, seq, limit/2, limit)
 }
 
 // HistoryAfter returns up to limit messages newer than after, oldest
 // first, and whether older ones remain before them (messages up to and
 // including after) and newer ones beyond them.
 func (s *Store) HistoryAfter(conv Conv, after uint64, limit int) ([]Message, bool, bool, error) {
+	if after == math.MaxUint64 {
+		// Nothing is newer; an empty page starting at after still says
+		// whether anything is older.
+		return s.historyFrom(conv, after, 0, 0)
+	}
+	return s.historyFrom(conv, after+1, 0, limit)
+}
+
+// historyFrom returns up to older messages before seq and then messages
+// from seq on, up to limit in all, oldest first, and whether older and
+// newer ones remain beyond the page.
+func (s *Store) historyFrom(conv Conv, seq uint64, older, limit int) ([]Message, bool, bool, error) {
 	var (
 		out                []Message
 		hasOlder, hasNewer bool
@@ -271,22 +244,26 @@ func (s *Store) HistoryAfter(conv Conv, after uint64, limit int) ([]Message, boo
 			return nil
 		}
 		c := b.Cursor()
-		if after == math.MaxUint64 {
-			k, _ := c.Last()
-			hasOlder = k != nil
-			return nil
-		}
-		start := u64key(after + 1)
-		// Whatever precedes the page is older.
-		k, _ := c.Seek(start)
-		if k == nil {
-			k, _ = c.Last()
+		// The older part, walking back from just before seq.
+		var back []Message
+		var k, v []byte
+		if k, _ = c.Seek(u64key(seq)); k == nil {
+			k, v = c.Last()
 		} else {
-			k, _ = c.Prev()
+			k, v = c.Prev()
+		}
+		for ; k != nil && len(back) < older; k, v = c.Prev() {
+			m, err := decodeMessage(k, v, conv.RoomID, b)
+			if err != nil {
+				return err
+			}
+			back = append(back, m)
 		}
 		hasOlder = k != nil
-		var v []byte
-		for k, v = c.Seek(start); k != nil && len(out) < limit; k, v = c.Next() {
+		slices.Reverse(back)
+		out = back
+		// seq itself and the newer part.
+		for k, v = c.Seek(u64key(seq)); k != nil && len(out) < limit; k, v = c.Next() {
 			m, err := decodeMessage(k, v, conv.RoomID, b)
 			if err != nil {
 				return err
