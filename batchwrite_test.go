@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // TestBatchedWrites checks what batching frames into fewer syscalls must
@@ -108,23 +106,8 @@ func TestShutdownCutsOffNonReaders(t *testing.T) {
 
 	// Clients that sign in and join, then never read again.
 	for i := range 3 {
-		conn, _, err := websocket.DefaultDialer.Dial(ts.WSURL(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		name := fmt.Sprintf("stuck%d", i)
-		for _, f := range []string{
-			fmt.Sprintf(`{"type":"auth","data":{"username":%q,"password":"%s-password"}}`, name, name),
-			`{"type":"join","data":{"roomId":"hall"}}`,
-		} {
-			if err := conn.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	for range 3 {
-		reader.await("userJoined")
+		conn, _ := rawSignedIn(t, ts, fmt.Sprintf("stuck%d", i), nil)
+		slowJoin(t, conn, "hall")
 	}
 	// 40 frames of 256 KiB: far more than the sockets hold, far fewer than
 	// the 256-frame send buffer, so nobody is dropped as a slow consumer.
@@ -153,21 +136,8 @@ func TestSlowConsumerCutOffWhileWriteBlocked(t *testing.T) {
 	watcher, _ := signedIn(t, ts, "watcher")
 	watcher.join("hall")
 
-	conn, _, err := websocket.DefaultDialer.Dial(ts.WSURL(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, f := range []string{
-		`{"type":"auth","data":{"username":"stuck","password":"stuck-password"}}`,
-		`{"type":"join","data":{"roomId":"hall"}}`,
-	} {
-		if err := conn.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var stuck userRef
-	decodeInto(t, watcher.await("userJoined"), &stuck)
+	conn, stuck := rawSignedIn(t, ts, "stuck", nil)
+	slowJoin(t, conn, "hall")
 	id := mustParseUint(t, stuck.UserID)
 
 	big := marshalFrame("message", messageFrame{ID: "1", RoomID: "hall", Content: strings.Repeat("z", 256<<10)})
