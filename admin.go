@@ -12,6 +12,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"parley/internal/auth"
+	"parley/internal/store"
 )
 
 // The admin operations behind `parley backup` and `parley user`. They run
@@ -24,10 +27,10 @@ import (
 // the database.
 type adminAPI interface {
 	Backup(ctx context.Context, w io.Writer) (int64, error)
-	AddUser(ctx context.Context, name, password string) (User, error)
+	AddUser(ctx context.Context, name, password string) (store.User, error)
 	SetPassword(ctx context.Context, name, password string) error
 	RemoveUser(ctx context.Context, name string) error
-	Users(ctx context.Context) ([]User, error)
+	Users(ctx context.Context) ([]store.User, error)
 	SetAdmin(ctx context.Context, name string, admin bool) error
 	ResetLink(ctx context.Context, name string) (string, time.Time, error)
 	Unban(ctx context.Context, name string) (bool, error)
@@ -42,44 +45,51 @@ type adminError struct {
 
 func (e *adminError) Error() string { return e.Message }
 
-// admin performs the operations on an open store.
+// admin performs the operations on an open store, through its bus: the
+// changes are commands like any other, and the running server's events
+// sign out whoever they concern.
 type admin struct {
-	store     *Store
-	hasher    *passwordHasher
-	now       func() time.Time
+	store     *store.Store
+	bus       *bus
+	hasher    *auth.Hasher
 	publicURL string
 	resetTTL  time.Duration
-	// signOut, when set, disconnects a user's connections after their
-	// tokens were revoked (the server sets it; offline tools need not).
-	signOut func(userID uint64, reason string)
 }
 
 func (a *admin) Backup(_ context.Context, w io.Writer) (int64, error) { return a.store.Backup(w) }
 
-func (a *admin) user(name string) (User, error) {
+func (a *admin) user(name string) (store.User, error) {
 	u, err := a.store.UserByName(name)
-	if errors.Is(err, ErrNotFound) || (err == nil && u.Deleted) {
-		return User{}, &adminError{http.StatusNotFound, fmt.Sprintf("no user %q", name)}
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Deleted) {
+		return store.User{}, &adminError{http.StatusNotFound, fmt.Sprintf("no user %q", name)}
 	}
 	return u, err
 }
 
-func (a *admin) AddUser(ctx context.Context, name, password string) (User, error) {
-	if err := checkUsername(name); err != nil {
-		return User{}, &adminError{http.StatusBadRequest, err.Message}
+// notFound turns the store's "no such user" into the tools' answer.
+func notFound(err error, name string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return &adminError{http.StatusNotFound, fmt.Sprintf("no user %q", name)}
 	}
-	if err := checkNewPassword(password); err != nil {
-		return User{}, err
+	return err
+}
+
+func (a *admin) AddUser(ctx context.Context, name, password string) (store.User, error) {
+	if err := checkUsername(name); err != nil {
+		return store.User{}, &adminError{http.StatusBadRequest, err.Message}
+	}
+	if err := adminPassword(password); err != nil {
+		return store.User{}, err
 	}
 	hash, err := a.hasher.Hash(ctx, password)
 	if err != nil {
-		return User{}, err
+		return store.User{}, err
 	}
-	u, err := a.store.CreateUser(name, hash, a.now())
-	if errors.Is(err, ErrUsernameTaken) {
-		return User{}, &adminError{http.StatusConflict, fmt.Sprintf("the name %q is taken", name)}
+	out, err := a.bus.Do(ctx, "", store.CreateUser{Name: name, PasswordHash: hash})
+	if errors.Is(err, store.ErrUsernameTaken) {
+		return store.User{}, &adminError{http.StatusConflict, fmt.Sprintf("the name %q is taken", name)}
 	}
-	return u, err
+	return out.User, err
 }
 
 func (a *admin) SetPassword(ctx context.Context, name, password string) error {
@@ -87,82 +97,60 @@ func (a *admin) SetPassword(ctx context.Context, name, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkNewPassword(password); err != nil {
+	if err := adminPassword(password); err != nil {
 		return err
 	}
 	hash, err := a.hasher.Hash(ctx, password)
 	if err != nil {
 		return err
 	}
-	if err := a.store.SetPassword(u.ID, hash, nil, a.now(), time.Time{}); err != nil {
-		return err
-	}
-	if a.signOut != nil {
-		a.signOut(u.ID, "password changed")
-	}
-	return nil
+	_, err = a.bus.Do(ctx, "", store.SetPassword{UserID: u.ID, PasswordHash: hash, Reason: "password changed"})
+	return notFound(err, name)
 }
 
-func (a *admin) RemoveUser(_ context.Context, name string) error {
+func (a *admin) RemoveUser(ctx context.Context, name string) error {
 	u, err := a.user(name)
 	if err != nil {
 		return err
 	}
-	if err := a.store.DeleteUser(u.ID); err != nil {
-		return err
-	}
-	if a.signOut != nil {
-		a.signOut(u.ID, "account removed")
-	}
-	return nil
+	_, err = a.bus.Do(ctx, "", store.DeleteUser{UserID: u.ID})
+	return notFound(err, name)
 }
 
-func (a *admin) Users(context.Context) ([]User, error) { return a.store.Users() }
+func (a *admin) Users(context.Context) ([]store.User, error) { return a.store.Users() }
 
-func (a *admin) SetAdmin(_ context.Context, name string, isAdmin bool) error {
+func (a *admin) SetAdmin(ctx context.Context, name string, isAdmin bool) error {
 	u, err := a.user(name)
 	if err != nil {
 		return err
 	}
-	return a.store.SetAdmin(u.ID, isAdmin)
+	_, err = a.bus.Do(ctx, "", store.SetAdmin{UserID: u.ID, Admin: isAdmin})
+	return notFound(err, name)
 }
 
 // Unban lifts a server-wide ban (ban with global: true), so the user may
 // sign in again, and reports whether there was one.
-func (a *admin) Unban(_ context.Context, name string) (bool, error) {
+func (a *admin) Unban(ctx context.Context, name string) (bool, error) {
 	u, err := a.user(name)
 	if err != nil || !u.Suspended {
 		return false, err
 	}
-	return true, a.store.SetSuspended(u.ID, false)
+	_, err = a.bus.Do(ctx, "", store.SuspendUser{TargetID: u.ID, Suspend: false})
+	return true, notFound(err, name)
 }
 
 // ResetLink issues a one-time link that signs the user in and lets them
-// set a new password; a small server has no email to send it by, so the
-// admin passes it on. The token travels in the URL's fragment, which
-// browsers never send to servers or in Referer headers.
-func (a *admin) ResetLink(_ context.Context, name string) (string, time.Time, error) {
-	url, _, expires, err := a.resetLinkAt(a.publicURL, name)
-	return url, expires, err
-}
-
-// resetLinkAt issues a reset link under base (scheme://host) and returns
-// it with the account's registered name.
-func (a *admin) resetLinkAt(base, name string) (string, string, time.Time, error) {
+// set a new password (see issueResetLink).
+func (a *admin) ResetLink(ctx context.Context, name string) (string, time.Time, error) {
 	u, err := a.user(name)
 	if err != nil {
-		return "", "", time.Time{}, err
+		return "", time.Time{}, err
 	}
-	token, hash := newToken()
-	now := a.now()
-	expires := now.Add(a.resetTTL)
-	if err := a.store.CreateResetToken(hash, u.ID, now, expires); err != nil {
-		return "", "", time.Time{}, err
-	}
-	return strings.TrimRight(base, "/") + "/#reset=" + token, u.Name, expires, nil
+	link, err := issueResetLink(ctx, a.bus, "", a.publicURL, u.ID, a.resetTTL)
+	return link.URL, link.Expires, notFound(err, name)
 }
 
-func checkNewPassword(pw string) error {
+func adminPassword(pw string) error {
 	if n := len([]rune(pw)); n < minPasswordLen || len(pw) > maxPasswordBytes {
 		return &adminError{http.StatusBadRequest, fmt.Sprintf("a password is %d characters to %d bytes", minPasswordLen, maxPasswordBytes)}
 	}
@@ -350,8 +338,8 @@ func (c *socketAdmin) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return io.Copy(w, resp.Body)
 }
 
-func (c *socketAdmin) AddUser(ctx context.Context, name, password string) (User, error) {
-	var u User
+func (c *socketAdmin) AddUser(ctx context.Context, name, password string) (store.User, error) {
+	var u store.User
 	err := c.do(ctx, http.MethodPost, "/users", map[string]string{"name": name, "password": password}, &u)
 	return u, err
 }
@@ -364,8 +352,8 @@ func (c *socketAdmin) RemoveUser(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/users/"+name, nil, nil)
 }
 
-func (c *socketAdmin) Users(ctx context.Context) ([]User, error) {
-	var users []User
+func (c *socketAdmin) Users(ctx context.Context) ([]store.User, error) {
+	var users []store.User
 	err := c.do(ctx, http.MethodGet, "/users", nil, &users)
 	return users, err
 }

@@ -30,6 +30,7 @@ type batchConn struct {
 	net.Conn
 	queued atomic.Int64 // frames handed to melody and not yet written by gorilla
 	next   atomic.Int64 // the deadline gorilla set for its next write, in Unix ns; 0 for none
+	writes atomic.Int64 // writes to the socket so far: what batching saves
 
 	mu       sync.Mutex // guards buf, deadline and err, and orders writes to Conn
 	buf      *[]byte    // collected bytes; nil when empty, returned to the pool
@@ -132,6 +133,7 @@ func (c *batchConn) writeLocked(p []byte, deadline time.Time) (int, error) {
 		c.err = err
 		return 0, err
 	}
+	c.writes.Add(1)
 	n, err := c.Conn.Write(p)
 	if err != nil {
 		c.err = err
@@ -194,7 +196,7 @@ func earlierDeadline(a, b time.Time) time.Time {
 // hijacked TCP connection.
 type batchingWriter struct {
 	http.ResponseWriter
-	c *client
+	c *Conn
 }
 
 func (w batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {

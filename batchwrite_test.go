@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// TestBatchedWrites checks what batching frames into fewer syscalls must
-// never change for a client: a burst arrives complete and in order,
-// frames larger than a batch arrive intact, and a frame sent on its own,
-// with nothing queued behind it, arrives at once. Two connections of two
-// users get the same bursts, so one's batches never hold the other's.
+// TestBatchedWrites checks that a burst of frames queued for a connection
+// leaves in far fewer writes than frames, and what batching must never
+// change for a client: a burst arrives complete and in order, frames
+// larger than a batch arrive intact, and a frame sent on its own, with
+// nothing queued behind it, arrives at once. Two connections of two users
+// get the same bursts, so one's batches never hold the other's.
 func TestBatchedWrites(t *testing.T) {
 	ts := startServer(t, nil)
 	alice, _ := signedIn(t, ts, "alice")
@@ -30,9 +31,16 @@ func TestBatchedWrites(t *testing.T) {
 		}
 		return marshalFrame("message", messageFrame{ID: fmt.Sprint(i), RoomID: "burst", Content: content})
 	}
+	conns := map[string]*Conn{}
+	ts.srv.hub.mu.RLock()
+	for c := range ts.srv.hub.rooms["burst"] {
+		conns[c.who.Load().name] = c
+	}
+	ts.srv.hub.mu.RUnlock()
 	for round := range 3 {
+		writesBefore := conns["alice"].out.writes.Load()
 		for i := range n {
-			ts.srv.hub.Broadcast("burst", frame(round*n+i), 0)
+			ts.srv.hub.broadcast("burst", frame(round*n+i))
 		}
 		for _, c := range []*wsClient{alice, bob} {
 			for i := range n {
@@ -47,11 +55,18 @@ func TestBatchedWrites(t *testing.T) {
 				}
 			}
 		}
+		// The big frames are written on their own (beyond maxBatchBytes);
+		// the small ones share writes.
+		writes := conns["alice"].out.writes.Load() - writesBefore
+		t.Logf("round %d: %d frames in %d writes", round, n, writes)
+		if writes > n/4 {
+			t.Fatalf("round %d: %d frames took %d writes: the burst was not batched", round, n, writes)
+		}
 
 		// After the burst, one frame alone: nothing is queued behind it,
 		// so it must not wait for company.
 		start := time.Now()
-		ts.srv.hub.Broadcast("burst", marshalFrame("typing", typingOutData{RoomID: "burst", Username: "carol", IsTyping: true}), 0)
+		ts.srv.hub.broadcast("burst", marshalFrame("typing", typingOutData{RoomID: "burst", Username: "carol", IsTyping: true}))
 		for _, c := range []*wsClient{alice, bob} {
 			c.await("typing")
 		}
@@ -73,7 +88,7 @@ func TestBatchConnAfterWriteError(t *testing.T) {
 	ts := startServer(t, nil)
 	alice, _ := signedIn(t, ts, "alice")
 	alice.join("room")
-	var target *client
+	var target *Conn
 	ts.srv.hub.mu.RLock()
 	for c := range ts.srv.hub.rooms["room"] {
 		target = c
@@ -113,7 +128,7 @@ func TestShutdownCutsOffNonReaders(t *testing.T) {
 	// the 256-frame send buffer, so nobody is dropped as a slow consumer.
 	big := marshalFrame("message", messageFrame{ID: "1", RoomID: "hall", Content: strings.Repeat("z", 256<<10)})
 	for range 40 {
-		ts.srv.hub.Broadcast("hall", big, 0)
+		ts.srv.hub.broadcast("hall", big)
 	}
 	time.Sleep(200 * time.Millisecond) // let the writers fill the sockets and block
 
@@ -142,7 +157,7 @@ func TestSlowConsumerCutOffWhileWriteBlocked(t *testing.T) {
 
 	big := marshalFrame("message", messageFrame{ID: "1", RoomID: "hall", Content: strings.Repeat("z", 256<<10)})
 	for range 40 { // the watcher reads; the stuck client's socket fills, then its buffer
-		ts.srv.hub.SendUser(id, big)
+		ts.srv.hub.sendUser(id, big)
 		time.Sleep(5 * time.Millisecond)
 	}
 	waitForLog(t, ts, "slow consumer disconnected")

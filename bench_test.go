@@ -1,15 +1,14 @@
 package main
 
-// Benchmarks of the hot paths: a message append with its trim, a room
-// broadcast through real melody sessions and sockets, and frame encoding
-// and decoding. They measure; they assert no timing. Run them with
+// Benchmarks of the hot paths: a room broadcast through real melody
+// sessions and sockets, and frame encoding and decoding (the store's
+// group commit is benchmarked in internal/store). They measure; they assert no timing. Run them with
 //
 //	go test -run '^$' -bench . -benchtime 2s
 //
 // The load tool in bench/ measures the whole server over the network.
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,130 +19,45 @@ import (
 	"testing"
 	"time"
 
+	"parley/internal/store"
+
 	"github.com/gorilla/websocket"
-	"github.com/olahol/melody"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
-
-// openBenchStore opens a store in a temporary directory that keeps
-// 100 messages per conversation, parley's default.
-func openBenchStore(b *testing.B) *Store {
-	b.Helper()
-	st, err := OpenStore(b.TempDir()+"/bench.db", StoreOptions{HistoryPerRoom: 100})
-	if err != nil {
-		b.Fatalf("open store: %v", err)
-	}
-	b.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			b.Errorf("close store: %v", err)
-		}
-	})
-	return st
-}
-
-// appendConcurrently appends n messages from senders goroutines, each
-// sender writing to rooms[sender % len(rooms)], and returns the first error.
-func appendConcurrently(st *Store, n, senders int, rooms []string) error {
-	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex // guards first
-		first error
-	)
-	for s := range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				m := Message{RoomID: rooms[s%len(rooms)], SenderID: uint64(s + 1), SenderName: "bench",
-					Content: strings.Repeat("x", 100), Time: time.Now()}
-				if _, err := st.AppendMessage(context.Background(), m); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
-// BenchmarkStore_AppendMessage appends to rooms that already hold their
-// 100 messages, so each append also trims one. With one sender every
-// append is its own commit and fsync; with many, the group commit shares
-// them.
-func BenchmarkStore_AppendMessage(b *testing.B) {
-	for _, tc := range []struct{ senders, rooms int }{{1, 1}, {64, 100}, {500, 100}} {
-		b.Run(fmt.Sprintf("senders=%d/rooms=%d", tc.senders, tc.rooms), func(b *testing.B) {
-			st := openBenchStore(b)
-			rooms := make([]string, tc.rooms)
-			for i := range rooms {
-				rooms[i] = fmt.Sprintf("room-%d", i)
-			}
-			// Sender s (user s+1) writes to room s % rooms, of which the
-			// commit checks it is a member.
-			for s := range max(tc.senders, tc.rooms) {
-				m := Member{UserID: uint64(s + 1), Name: fmt.Sprintf("bench%d", s)}
-				if _, err := st.JoinRoom(rooms[s%len(rooms)], m, time.Now(), JoinLimits{}); err != nil {
-					b.Fatalf("join: %v", err)
-				}
-			}
-			if err := appendConcurrently(st, 100*tc.rooms, tc.rooms, rooms); err != nil {
-				b.Fatalf("prefill: %v", err)
-			}
-			b.ResetTimer()
-			if err := appendConcurrently(st, b.N, tc.senders, rooms); err != nil {
-				b.Fatalf("append: %v", err)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		})
-	}
-}
 
 // benchRoom is a hub with one room whose members are real melody
 // sessions, each read by a real WebSocket client that counts frames.
 type benchRoom struct {
 	hub      *Hub
 	received []atomic.Int64 // frames each client has read
+	base     []int64        // what each had read before the benchmark
 }
 
 func newBenchRoom(b *testing.B, members int) *benchRoom {
 	b.Helper()
 	cfg := defaultConfig()
-	m := newMelody(cfg, func(*http.Request) bool { return true })
-	// Wired as the server wires it: batched writes and all.
-	clients := make(chan *client, members)
-	m.HandleConnect(func(s *melody.Session) {
-		c := clientOf(s)
-		c.sess = s
-		clients <- c
-	})
-	m.HandleSentMessage(func(s *melody.Session, _ []byte) { clientOf(s).out.flushSent() })
-	var bufferFull atomic.Int64
-	m.HandleError(func(_ *melody.Session, err error) {
-		if isBufferFull(err) {
-			bufferFull.Add(1)
-		}
-	})
+	// Wired as the server wires it: melody, batched writes and all.
+	hub := NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer, WriteWait: cfg.Server.WriteWait,
+		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit, CheckOrigin: func(*http.Request) bool { return true }},
+		slog.New(slog.DiscardHandler), newMetrics())
+	conns := make(chan *Conn, members)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &client{id: newClientID()}
-		_ = m.HandleRequestWithKeys(batchingWriter{ResponseWriter: w, c: c}, r, map[string]any{clientKey: c})
+		_ = hub.Serve(w, r, "127.0.0.1", func(c *Conn) ConnHandler { conns <- c; return nopHandler{} })
 	}))
-	room := &benchRoom{hub: NewHub(slog.New(slog.DiscardHandler), cfg.Presence.BroadcastLimit), received: make([]atomic.Int64, members)}
+	room := &benchRoom{hub: hub, received: make([]atomic.Int64, members)}
 	var readers sync.WaitGroup
-	conns := make([]*websocket.Conn, 0, members)
+	clients := make([]*websocket.Conn, 0, members)
 	b.Cleanup(func() {
-		for _, c := range conns {
+		for _, c := range clients {
 			c.Close()
 		}
-		_ = m.Close()
+		hub.Close()
 		srv.Close()
 		readers.Wait()
-		if n := bufferFull.Load(); n > 0 {
-			b.Errorf("%d frames hit a full send buffer", n)
+		hub.Wait()
+		if n := counterValue(hub.metrics.slowConsumers); n > 0 {
+			b.Errorf("%v connections were dropped as slow consumers", n)
 		}
 	})
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
@@ -152,7 +66,7 @@ func newBenchRoom(b *testing.B, members int) *benchRoom {
 		if err != nil {
 			b.Fatalf("dial member %d: %v", i, err)
 		}
-		conns = append(conns, conn)
+		clients = append(clients, conn)
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
@@ -163,18 +77,32 @@ func newBenchRoom(b *testing.B, members int) *benchRoom {
 				room.received[i].Add(1)
 			}
 		}()
-		c := <-clients
-		c.user.Store(&account{ID: uint64(i + 1), Name: fmt.Sprintf("member%d", i)})
-		room.hub.Attach(c, []string{"bench"}, []byte(`{"type":"authenticated","data":{}}`))
+		c := <-conns
+		who := identity{userID: uint64(i + 1), name: fmt.Sprintf("member%d", i)}
+		hello := func([]userRef) []byte { return []byte(`{"type":"authenticated","data":{}}`) }
+		if !hub.SignIn(c, who, []string{"bench"}, nil, hello, 0) {
+			b.Fatalf("sign in member %d", i)
+		}
 	}
 	return room
 }
 
-// waitReceived waits until every client has read at least n frames.
+// nopHandler ignores what a benchmark's clients send.
+type nopHandler struct{}
+
+func (nopHandler) Frame([]byte) {}
+func (nopHandler) Closed()      {}
+
+// waitReceived waits until every client has read at least n frames
+// beyond its base.
 func (r *benchRoom) waitReceived(b *testing.B, n int64) {
 	deadline := time.Now().Add(30 * time.Second)
 	for i := range r.received {
-		for r.received[i].Load() < n {
+		base := int64(0)
+		if r.base != nil {
+			base = r.base[i]
+		}
+		for r.received[i].Load() < base+n {
 			if time.Now().After(deadline) {
 				b.Fatalf("client %d read %d of %d frames", i, r.received[i].Load(), n)
 			}
@@ -188,21 +116,30 @@ func (r *benchRoom) waitReceived(b *testing.B, n int64) {
 // At most 64 broadcasts are outstanding, well inside the send buffer.
 func BenchmarkHub_Broadcast(b *testing.B) {
 	const window = 64
-	frame := marshalFrame("message", toMessageFrame(Message{Seq: 42, RoomID: "bench", SenderID: 1,
-		SenderName: "member0", Content: strings.Repeat("x", 100), Time: time.Now(), ClientMsgID: "c-42"}))
+	msg := store.Message{Seq: 42, RoomID: "bench", SenderID: 1, SenderName: "member0", Content: strings.Repeat("x", 100),
+		Time: time.Now(), ClientMsgID: "c-42"}
+	frame := marshalFrame("message", toMessageFrame(msg))
+	batch := store.Batch{Applied: []store.Applied{{Events: []store.Event{store.MessagePosted{Message: msg}}}}}
 	for _, members := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
 			room := newBenchRoom(b, members)
-			room.waitReceived(b, 1) // the hello frame
+			// connected, authenticated, and presence: the first member
+			// hears everyone else come online.
+			room.waitReceived(b, 2)
+			start := make([]int64, members)
+			for i := range start {
+				start[i] = room.received[i].Load()
+			}
+			room.base = start
 			b.SetBytes(int64(len(frame) * members))
 			b.ResetTimer()
 			for i := 1; i <= b.N; i++ {
-				room.hub.Broadcast("bench", frame, 0)
+				room.hub.Deliver(batch)
 				if i%window == 0 {
-					room.waitReceived(b, int64(1+i-window))
+					room.waitReceived(b, int64(i-window))
 				}
 			}
-			room.waitReceived(b, int64(1+b.N))
+			room.waitReceived(b, int64(b.N))
 			b.ReportMetric(float64(b.N*members)/b.Elapsed().Seconds(), "deliveries/s")
 		})
 	}
@@ -228,10 +165,19 @@ func BenchmarkDecodeFrame(b *testing.B) {
 // BenchmarkMarshalFrame encodes a message frame, once per delivered
 // message (not per recipient).
 func BenchmarkMarshalFrame(b *testing.B) {
-	mf := toMessageFrame(Message{Seq: 42, RoomID: "general", SenderID: 1, SenderName: "alice",
+	mf := toMessageFrame(store.Message{Seq: 42, RoomID: "general", SenderID: 1, SenderName: "alice",
 		Content: strings.Repeat("x", 100), Time: time.Now(), ClientMsgID: "c-17"})
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = marshalFrame("message", mf)
 	}
+}
+
+// counterValue reads a Prometheus counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }

@@ -16,6 +16,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"parley/internal/auth"
+	"parley/internal/store"
+
 	"golang.org/x/term"
 )
 
@@ -79,17 +82,19 @@ func openAdmin(ctx context.Context, cfg Config, stderr io.Writer, mustExist bool
 		return nil, "", nil, fmt.Errorf("database %s: %w", cfg.DB.Path, err)
 	}
 	logger := newLogger(cfg.Log, stderr)
-	store, err := OpenStore(cfg.DB.Path, StoreOptions{LockTimeout: 500 * time.Millisecond, HistoryPerRoom: cfg.History.PerRoom, Logger: logger})
-	if errors.Is(err, ErrDatabaseInUse) {
+	st, err := store.Open(cfg.DB.Path, store.Options{LockTimeout: 500 * time.Millisecond, Logger: logger})
+	if errors.Is(err, store.ErrDatabaseInUse) {
 		return nil, "", nil, fmt.Errorf("%w, and no server answers on its admin socket %s", err, sock)
 	}
 	if err != nil {
 		return nil, "", nil, err
 	}
-	a := &admin{store: store, hasher: newPasswordHasher(defaultArgon2, 1), now: time.Now,
-		publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
+	// The same write path as the server's, without connections to tell.
+	b := newBus(store.NewLog(st, logger), nil, nil, logger, time.Now)
+	a := &admin{store: st, bus: b, hasher: auth.NewHasher(auth.DefaultArgon2(), 1), publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return a, "directly (no server running)", func() {
-		if err := store.Close(); err != nil {
+		b.Close()
+		if err := st.Close(); err != nil {
 			logger.Error("close store", "err", err)
 		}
 	}, nil
@@ -140,7 +145,7 @@ func runBackup(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	n, err := writeFileAtomically(dest, func(w io.Writer) error {
 		_, err := api.Backup(ctx, w)
 		return err
-	}, checkDatabaseFile)
+	}, store.CheckFile)
 	if err != nil {
 		return fmt.Errorf("backup to %s: %w", dest, err)
 	}
@@ -223,14 +228,14 @@ func runRestore(ctx context.Context, args, environ []string, stdout, stderr io.W
 	if dialAdmin(ctx, adminSocketPath(cfg.DB.Path)) != nil {
 		return fmt.Errorf("restore: a parley server is running on %s; stop it first", cfg.DB.Path)
 	}
-	if err := checkDatabaseFile(src); err != nil {
+	if err := store.CheckFile(src); err != nil {
 		return fmt.Errorf("restore from %s: %w", src, err)
 	}
 	fi, statErr := os.Stat(cfg.DB.Path)
 	existed := statErr == nil && fi.Size() > 0
 	// Hold the database's lock while swapping files, so no server can
 	// open it half-way.
-	unlock, err := lockDatabase(cfg.DB.Path)
+	unlock, err := store.LockFile(cfg.DB.Path)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -250,7 +255,7 @@ func runRestore(ctx context.Context, args, environ []string, stdout, stderr io.W
 	n, err := writeFileAtomically(cfg.DB.Path, func(w io.Writer) error {
 		_, err := io.Copy(w, in)
 		return err
-	}, checkDatabaseFile)
+	}, store.CheckFile)
 	if err != nil {
 		return fmt.Errorf("restore %s to %s: %w", src, cfg.DB.Path, err)
 	}
@@ -345,7 +350,7 @@ func runUser(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		if err != nil {
 			return fmt.Errorf("user passwd %s: %w", name, err)
 		}
-		if !slices.ContainsFunc(users, func(u User) bool { return strings.EqualFold(u.Name, name) && !u.Deleted }) {
+		if !slices.ContainsFunc(users, func(u store.User) bool { return strings.EqualFold(u.Name, name) && !u.Deleted }) {
 			return fmt.Errorf("user passwd %s: no user %q", name, name)
 		}
 		pw, err := readNewPassword(stdin, stderr)

@@ -86,7 +86,7 @@ func TestDiskFull(t *testing.T) {
 	if !refused {
 		t.Fatal("the disk never filled up")
 	}
-	waitForLog(t, ts, "message commit failed")
+	waitForLog(t, ts, "commit failed")
 	// The server keeps serving what needs no disk space: reads, and
 	// signing in with a token.
 	c.send("rooms", nil)

@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"time"
 
+	"parley/internal/auth"
+	"parley/internal/store"
+
 	"github.com/gorilla/websocket"
-	"github.com/olahol/melody"
 )
 
 // routes lists every HTTP route of the server.
@@ -20,8 +24,8 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	if s.cfg.Uploads.Enabled {
-		mux.HandleFunc("POST /upload", s.handleUpload)
-		mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
+		mux.HandleFunc("POST /upload", s.uploads.handleUpload)
+		mux.HandleFunc("GET /files/{id}/{name}", s.uploads.handleFile)
 	}
 	if s.cfg.Metrics.Enabled {
 		var allow []*net.IPNet
@@ -87,135 +91,135 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.conns.Add(1)
 	defer s.conns.Done()
-	c := &client{id: newClientID(), ip: s.clientIP(r), limits: newConnLimits(s.cfg.Limits), typingAt: map[string]time.Time{},
-		inFlight: make(chan struct{}, maxInFlight)}
-	if !s.ipConns.Acquire(c.ip) {
-		s.log.Warn("connection refused: too many from one address", "ip", c.ip, "limit", s.cfg.Limits.ConnectionsPerIP)
+	ip := s.clientIP(r)
+	if !s.ipConns.Acquire(ip) {
+		s.log.Warn("connection refused: too many from one address", "ip", ip, "limit", s.cfg.Limits.ConnectionsPerIP)
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
 		return
 	}
-	defer s.ipConns.Release(c.ip)
-	err := s.melody.HandleRequestWithKeys(batchingWriter{ResponseWriter: w, c: c}, r, map[string]any{clientKey: c})
+	defer s.ipConns.Release(ip)
+	err := s.hub.Serve(w, r, ip, s.frames.open)
 	switch {
-	case errors.Is(err, melody.ErrClosed):
+	case errors.Is(err, ErrHubClosed):
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 	case err != nil:
 		// The upgrader has already answered (403 for a foreign Origin).
-		s.log.Info("websocket upgrade refused", "ip", c.ip, "origin", r.Header.Get("Origin"), "err", err)
+		s.log.Info("websocket upgrade refused", "ip", ip, "origin", r.Header.Get("Origin"), "err", err)
 	}
-}
-
-const clientKey = "client"
-
-func clientOf(sess *melody.Session) *client {
-	c, _ := sess.Get(clientKey)
-	return c.(*client)
-}
-
-// wireMelody connects melody's callbacks to the server.
-func (s *server) wireMelody() {
-	m := s.melody
-	m.HandleConnect(func(sess *melody.Session) {
-		c := clientOf(sess)
-		c.sess = sess
-		s.trackClient(c, true)
-		c.send(marshalFrame("connected", connectedData{ClientID: c.id, Server: "parley", Protocol: protocolVersion}))
-	})
-	m.HandleMessage(func(sess *melody.Session, msg []byte) {
-		s.dispatch(clientOf(sess), msg)
-	})
-	m.HandleSentMessage(func(sess *melody.Session, _ []byte) {
-		clientOf(sess).out.flushSent()
-	})
-	m.HandleDisconnect(func(sess *melody.Session) {
-		c := clientOf(sess)
-		s.trackClient(c, false)
-		if last, rooms := s.hub.Detach(c); last {
-			a := c.user.Load()
-			peers, err := s.store.DirectPeers(a.ID)
-			if err != nil {
-				s.log.Warn("load direct peers for presence", "user", a.Name, "err", err)
-			}
-			s.hub.BroadcastPresence(*a, rooms, peers, marshalFrame("userOffline", a.ref()))
-		}
-	})
-	m.HandleError(func(sess *melody.Session, err error) {
-		c := clientOf(sess)
-		if isBufferFull(err) || errors.Is(err, melody.ErrWriteClosed) {
-			c.out.unqueue() // a frame client.send counted was not queued
-		}
-		switch {
-		case isBufferFull(err):
-			// melody would drop this frame and carry on, leaving the client
-			// with a silent gap. Disconnect it instead; it resumes with its
-			// token and fetches what it missed.
-			if !c.dropped.Load() {
-				s.metrics.slowConsumers.Inc()
-				s.log.Warn("slow consumer disconnected", "client", c.id, "user", userName(c), "ip", c.ip,
-					"total", s.slowConsumers.Add(1))
-			}
-			dropClient(c, websocket.CloseTryAgainLater, "send buffer full", &s.background)
-		case errors.Is(err, websocket.ErrReadLimit):
-			s.log.Warn("frame too large; connection closed with 1009", "client", c.id, "user", userName(c), "ip", c.ip,
-				"limit", s.cfg.Limits.FrameBytes)
-		case errors.Is(err, melody.ErrWriteClosed), errors.Is(err, melody.ErrSessionClosed):
-		case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
-		default:
-			s.log.Debug("connection error", "client", c.id, "err", err)
-		}
-	})
-}
-
-func userName(c *client) string {
-	if a := c.user.Load(); a != nil {
-		return a.Name
-	}
-	return ""
 }
 
 // protocolVersion is announced in "connected"; it changes only when a
 // frame changes incompatibly.
 const protocolVersion = 1
 
-// handler is one WebSocket message type's handler. It answers through c
-// and returns an error for the client: a *protoError as it is, anything
-// else mapped by errorFrame.
+// handler is one WebSocket message type's handler. It answers through
+// the session and returns an error for the client: a *protoError as it
+// is, anything else mapped by errorFrame.
 type handler struct {
-	fn      func(ctx context.Context, c *client, f Frame) error
+	fn      func(ctx context.Context, s *session, f Frame) error
 	auth    bool // requires a signed-in connection
 	message bool // counts against limits.messages_per_second instead of frames_per_second
 }
 
-func (s *server) messageHandlers() map[string]handler {
+// frameTable lists every frame type a client may send, with its handler.
+func frameTable(a *authHandlers, r *roomHandlers, m *messageHandlers, mod *moderationHandlers) map[string]handler {
 	return map[string]handler{
-		"auth":           {fn: s.handleAuth},
-		"logout":         {fn: s.handleLogout, auth: true},
-		"changePassword": {fn: s.handleChangePassword, auth: true},
-		"join":           {fn: s.handleJoin, auth: true},
-		"leave":          {fn: s.handleLeave, auth: true},
-		"chat":           {fn: s.handleChat, auth: true, message: true},
-		"private":        {fn: s.handlePrivate, auth: true, message: true},
-		"typing":         {fn: s.handleTyping, auth: true, message: true},
-		"history":        {fn: s.handleHistory, auth: true},
-		"rooms":          {fn: s.handleRooms, auth: true},
-		"read":           {fn: s.handleRead, auth: true},
-		"resetLink":      {fn: s.handleResetLink, auth: true},
-		"resetPassword":  {fn: s.handleResetPassword},
-		"edit":           {fn: s.handleEdit, auth: true, message: true},
-		"delete":         {fn: s.handleDelete, auth: true},
-		"react":          {fn: s.handleReact, auth: true, message: true},
-		"thread":         {fn: s.handleThread, auth: true},
-		"search":         {fn: s.handleSearch, auth: true},
-		"invite":         {fn: s.handleInvite, auth: true},
-		"kick":           {fn: s.handleKick, auth: true},
-		"ban":            {fn: s.handleBan, auth: true},
-		"unban":          {fn: s.handleUnban, auth: true},
-		"mute":           {fn: s.handleMute, auth: true},
-		"unmute":         {fn: s.handleUnmute, auth: true},
-		"setRole":        {fn: s.handleSetRole, auth: true},
-		"setTopic":       {fn: s.handleSetTopic, auth: true},
+		"auth":           {fn: a.handleAuth},
+		"logout":         {fn: a.handleLogout, auth: true},
+		"changePassword": {fn: a.handleChangePassword, auth: true},
+		"resetLink":      {fn: a.handleResetLink, auth: true},
+		"resetPassword":  {fn: a.handleResetPassword},
+		"join":           {fn: r.handleJoin, auth: true},
+		"leave":          {fn: r.handleLeave, auth: true},
+		"rooms":          {fn: r.handleRooms, auth: true},
+		"invite":         {fn: r.handleInvite, auth: true},
+		"chat":           {fn: m.handleChat, auth: true, message: true},
+		"private":        {fn: m.handlePrivate, auth: true, message: true},
+		"typing":         {fn: m.handleTyping, auth: true, message: true},
+		"history":        {fn: m.handleHistory, auth: true},
+		"read":           {fn: m.handleRead, auth: true},
+		"edit":           {fn: m.handleEdit, auth: true, message: true},
+		"delete":         {fn: m.handleDelete, auth: true},
+		"react":          {fn: m.handleReact, auth: true, message: true},
+		"thread":         {fn: m.handleThread, auth: true},
+		"search":         {fn: m.handleSearch, auth: true},
+		"kick":           {fn: mod.handleKick, auth: true},
+		"ban":            {fn: mod.handleBan, auth: true},
+		"unban":          {fn: mod.handleUnban, auth: true},
+		"mute":           {fn: mod.handleMute, auth: true},
+		"unmute":         {fn: mod.handleUnmute, auth: true},
+		"setRole":        {fn: mod.handleSetRole, auth: true},
+		"setTopic":       {fn: mod.handleSetTopic, auth: true},
 	}
+}
+
+// deps is what every group of frame handlers uses: reads from the store,
+// the bus for changes, the hub for presence and the connection's own
+// answers, a clock and a logger.
+type deps struct {
+	store   *store.Store
+	bus     *bus
+	hub     *Hub
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// account is the signed-in user of a session.
+type account struct {
+	ID   uint64
+	Name string
+}
+
+func (a account) ref() userRef { return userRef{UserID: formatID(a.ID), Username: a.Name} }
+
+// session is one connection's state on the handlers' side. The
+// connection's frames are handled one at a time on its own goroutine,
+// which alone touches these fields; only conn and inFlight are also used
+// by the bus, when a message's outcome comes back.
+type session struct {
+	conn     *Conn
+	d        *dispatcher
+	user     *account // nil until signed in
+	token    []byte   // the hash of the token it signed in with
+	limits   *connLimits
+	inFlight chan struct{} // messages waiting for their commit, at most maxInFlight
+	typingAt map[string]time.Time
+}
+
+// origin names the session in the commands it proposes.
+func (s *session) origin() string { return s.conn.id }
+
+func (s *session) send(frame []byte) { s.conn.Send(frame) }
+
+func (s *session) userName() string {
+	if s.user != nil {
+		return s.user.Name
+	}
+	return ""
+}
+
+// Frame handles one frame; see dispatch.
+func (s *session) Frame(msg []byte) { s.d.dispatch(s, msg) }
+
+// Closed is called once the connection has closed.
+func (s *session) Closed() {}
+
+// dispatcher runs frames through the table.
+type dispatcher struct {
+	table   map[string]handler
+	hub     *Hub
+	limits  LimitsConfig
+	log     *slog.Logger
+	metrics *metrics
+	ctx     context.Context // cancelled when the server has stopped
+}
+
+// open makes the session of a new connection.
+func (d *dispatcher) open(c *Conn) ConnHandler {
+	return &session{conn: c, d: d, limits: newConnLimits(d.limits), inFlight: make(chan struct{}, maxInFlight),
+		typingAt: map[string]time.Time{}}
 }
 
 // handlerTimeout bounds how long one frame may wait for the store or a
@@ -225,51 +229,53 @@ const handlerTimeout = 10 * time.Second
 // dispatch decodes one client frame and runs its handler. Whatever the
 // frame holds, the connection and the server go on; a panic closes only
 // this connection.
-func (s *server) dispatch(c *client, msg []byte) {
-	if c.dropped.Load() {
-		return // the server is closing this connection
-	}
+func (d *dispatcher) dispatch(s *session, msg []byte) {
 	// A corrupted database page can fault inside bbolt's mmap; make that a
 	// panic recovered below instead of a crash of the whole server.
 	debug.SetPanicOnFault(true)
 	var typ string
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("handler panic; connection closed", "type", typ, "client", c.id, "user", userName(c),
+			d.log.Error("handler panic; connection closed", "type", typ, "client", s.conn.id, "user", s.userName(),
 				"panic", r, "stack", string(debug.Stack()))
-			dropClient(c, websocket.CloseInternalServerErr, "internal error", &s.background)
+			d.hub.Drop(s.conn, websocket.CloseInternalServerErr, "internal error")
 		}
 	}()
 	f, perr := decodeFrame(msg)
-	h, known := s.handlers[f.Type]
-	if limited := s.allowFrame(c, h.message); limited != nil {
-		if !c.dropped.Load() {
-			c.send(errorFrame(limited, f.Type, clientMsgIDOf(f)))
+	h, known := d.table[f.Type]
+	if limited := d.allowFrame(s, h.message); limited != nil {
+		if !s.conn.dropped.Load() {
+			s.send(errorFrame(limited, f.Type, clientMsgIDOf(f)))
 		}
 		return
 	}
 	if perr != nil {
-		c.send(errorFrame(perr, "", ""))
+		s.send(errorFrame(perr, "", ""))
 		return
 	}
 	typ = f.Type
 	if !known {
-		c.send(errorFrame(errorf(codeUnknownType, "Unknown message type: %s", truncate(f.Type, 64)), "", ""))
+		s.send(errorFrame(errorf(codeUnknownType, "Unknown message type: %s", truncate(f.Type, 64)), "", ""))
 		return
 	}
-	if h.auth && c.user.Load() == nil {
-		c.send(errorFrame(errorf(codeUnauthenticated, "Sign in first: send auth"), f.Type, ""))
+	if h.auth && s.user == nil {
+		s.send(errorFrame(errorf(codeUnauthenticated, "Sign in first: send auth"), f.Type, ""))
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, handlerTimeout)
+	ctx, cancel := context.WithTimeout(d.ctx, handlerTimeout)
 	defer cancel()
-	if err := h.fn(ctx, c, f); err != nil {
+	if err := h.fn(ctx, s, f); err != nil {
 		var pe *protoError
-		if !errors.As(err, &pe) {
-			s.log.Error("handler failed", "type", f.Type, "client", c.id, "user", userName(c), "err", err)
+		if !errors.As(err, &pe) && !isStoreDown(err) {
+			d.log.Error("handler failed", "type", f.Type, "client", s.conn.id, "user", s.userName(), "err", err)
 		}
-		c.send(errorFrame(err, f.Type, clientMsgIDOf(f)))
+		s.send(errorFrame(err, f.Type, clientMsgIDOf(f)))
 	}
+}
+
+// isStoreDown: the store failed, and has logged it once already.
+func isStoreDown(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrStoreClosed)
 }
 
 // allowFrame spends one token of the connection's allowance: chat,
@@ -277,19 +283,19 @@ func (s *server) dispatch(c *client, msg []byte) {
 // included) from the frames bucket. An exhausted bucket answers
 // rate_limited; a client that keeps pushing runs out of strikes and is
 // disconnected with 1008.
-func (s *server) allowFrame(c *client, message bool) *protoError {
-	lim, what, kind := c.limits.frames, "Too many requests; slow down", "frames"
+func (d *dispatcher) allowFrame(s *session, message bool) *protoError {
+	lim, what, kind := s.limits.frames, "Too many requests; slow down", "frames"
 	if message {
-		lim, what, kind = c.limits.messages, "Too many messages; slow down", "messages"
+		lim, what, kind = s.limits.messages, "Too many messages; slow down", "messages"
 	}
 	now := time.Now()
 	if lim.AllowN(now, 1) {
 		return nil
 	}
-	s.metrics.rateLimited.WithLabelValues(kind).Inc()
-	if !c.limits.strikes.AllowN(now, 1) {
-		s.log.Warn("rate limit abuse; connection closed with 1008", "client", c.id, "user", userName(c), "ip", c.ip)
-		dropClient(c, websocket.ClosePolicyViolation, "rate limit exceeded", &s.background)
+	d.metrics.rateLimited.WithLabelValues(kind).Inc()
+	if !s.limits.strikes.AllowN(now, 1) {
+		d.log.Warn("rate limit abuse; connection closed with 1008", "client", s.conn.id, "user", s.userName(), "ip", s.conn.ip)
+		d.hub.Drop(s.conn, websocket.ClosePolicyViolation, "rate limit exceeded")
 	}
 	r := lim.ReserveN(now, 1)
 	wait := r.DelayFrom(now)
@@ -303,9 +309,9 @@ func errorFrame(err error, typ, clientMsgID string) []byte {
 	var pe *protoError
 	switch {
 	case errors.As(err, &pe):
-	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrStoreClosed):
+	case isStoreDown(err):
 		pe = errorf(codeStoreUnavailable, "The server could not save this; nothing was stored. Try again")
-	case errors.Is(err, errHashBusy), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, auth.ErrBusy), errors.Is(err, context.DeadlineExceeded):
 		pe = &protoError{Code: codeRateLimited, Message: "The server is busy; try again shortly", RetryAfter: 1}
 	default:
 		pe = errorf(codeInternal, "Internal error")
@@ -331,4 +337,13 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// staticFiles returns the embedded web client rooted at its folder.
+func staticFiles() fs.FS {
+	sub, err := fs.Sub(embeddedStatic, "static")
+	if err != nil {
+		panic(err) // the embed directive guarantees the folder
+	}
+	return sub
 }

@@ -3,134 +3,312 @@ package main
 import (
 	"context"
 	"errors"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"parley/internal/auth"
+	"parley/internal/store"
 
 	"github.com/gorilla/websocket"
 )
 
-func (s *server) handleAuth(ctx context.Context, c *client, f Frame) error {
-	if c.user.Load() != nil {
-		return errorf(codeAlreadyAuthenticated, "Already signed in as %s", userName(c))
+// authHandlers sign connections in and out and change passwords.
+type authHandlers struct {
+	deps
+	cfg          AuthConfig
+	hasher       *auth.Hasher
+	failedByIP   *auth.Limiter // failed sign-ins per client address
+	failedByUser *auth.Limiter // failed sign-ins per lower-cased username
+	signupsByIP  *auth.Limiter // new accounts per client address
+	links        linkBase
+}
+
+// signInRetries bounds how often a sign-in reads its view again because
+// events newer than the view went by meanwhile (see Hub.SignIn); each
+// retry is a read of a few milliseconds at most.
+const signInRetries = 50
+
+func (h *authHandlers) handleAuth(ctx context.Context, s *session, f Frame) error {
+	if s.user != nil {
+		return errorf(codeAlreadyAuthenticated, "Already signed in as %s", s.user.Name)
 	}
 	var d authData
 	if err := decodeData(f, &d); err != nil {
 		return err
 	}
-	var (
-		user    User
-		token   string
-		tokHash []byte
-		expires time.Time
-		created bool
-		now     = s.now()
-	)
 	if d.Token != "" {
-		if blocked, wait := s.failedByIP.Blocked(c.ip); blocked {
+		if blocked, wait := h.failedByIP.Blocked(s.conn.ip); blocked {
 			return rateLimited("Too many failed sign-ins from your address; try again later", wait)
 		}
-		u, exp, err := s.store.TokenUser(hashToken(d.Token), now)
-		if errors.Is(err, ErrNotFound) {
-			s.failedByIP.Spend(c.ip)
+		err := h.attach(s, auth.HashToken(d.Token), d.Token, false, true)
+		if errors.Is(err, store.ErrNotFound) {
+			h.failedByIP.Spend(s.conn.ip)
 			return errorf(codeAuthFailed, "Session expired or signed out; sign in with your password")
-		} else if err != nil {
-			return err
 		}
-		user, token, tokHash, expires = u, d.Token, hashToken(d.Token), exp
-	} else {
-		var err error
-		if user, created, err = s.signIn(ctx, c, d.Username, d.Password); err != nil {
-			return err
-		}
-		token, tokHash = newToken()
-		expires = now.Add(s.cfg.Auth.SessionTTL)
-		if err := s.store.CreateToken(tokHash, user.ID, now, expires); err != nil {
-			return err
-		}
+		return err
 	}
-
-	return s.completeSignIn(c, user, token, tokHash, expires, created, d.Token != "")
+	token, hash := auth.NewToken()
+	grant := store.TokenGrant{Hash: hash, ExpiresAt: h.now().Add(h.cfg.SessionTTL)}
+	created, err := h.signIn(ctx, s, d, grant)
+	if err != nil {
+		return err
+	}
+	return h.attach(s, hash, token, created, false)
 }
 
-// completeSignIn attaches a connection to its user and answers
-// authenticated: the first connection of a user brings them online.
-func (s *server) completeSignIn(c *client, user User, token string, tokHash []byte, expires time.Time, created, resumed bool) error {
-	rooms, err := s.store.UserRooms(user.ID)
-	if err != nil {
-		return err
+// attach signs a connection in with a stored token: it reads what the
+// user needs in one view, and attaches the connection to the hub with it
+// so that no event the view does not show can be missed.
+func (h *authHandlers) attach(s *session, tokenHash []byte, token string, created, resumed bool) error {
+	for range signInRetries {
+		v, err := h.store.SignInView(tokenHash, h.now())
+		if err != nil {
+			return err
+		}
+		who := identity{userID: v.User.ID, name: v.User.Name, tokenHash: string(tokenHash)}
+		roomIDs := make([]string, len(v.Rooms))
+		for i, r := range v.Rooms {
+			roomIDs[i] = r.ID
+		}
+		hello := func(online []userRef) []byte {
+			return marshalFrame("authenticated", h.authenticated(s, v, roomIDs, online, token, created))
+		}
+		if !h.hub.SignIn(s.conn, who, roomIDs, v.Peers, hello, v.Seq) {
+			continue
+		}
+		s.user, s.token = &account{ID: v.User.ID, Name: v.User.Name}, tokenHash
+		h.log.Info("signed in", "user", v.User.Name, "client", s.conn.id, "ip", s.conn.ip, "created", created, "resumed", resumed)
+		return nil
 	}
-	directs, err := s.store.DirectConversations(user.ID)
-	if err != nil {
-		return err
-	}
-	a := account{ID: user.ID, Name: user.Name}
+	return &protoError{Code: codeRateLimited, Message: "The server is busy; try again shortly", RetryAfter: 1}
+}
 
-	roomIDs := make([]string, len(rooms))
-	for i, r := range rooms {
-		roomIDs[i] = r.ID
-	}
-	peers, err := s.store.DirectPeers(a.ID)
-	if err != nil {
-		return err
-	}
-	online := s.hub.OnlineUsers(a.ID, roomIDs, peers)
-	online = append(online, a.ref())
-	slices.SortFunc(online, func(x, y userRef) int { return strings.Compare(x.Username, y.Username) })
-	counts := s.hub.OnlineCounts(roomIDs)
-	reads, err := s.store.RoomReadStates(user.ID, roomIDs)
-	if err != nil {
-		return err
-	}
-	infos := make([]roomInfo, len(rooms))
-	for i, r := range rooms {
+// authenticated is the answer to a sign-in: who the user is, who is
+// online, their rooms, unread counts and direct conversations.
+func (h *authHandlers) authenticated(s *session, v store.SignInView, roomIDs []string, online []userRef, token string, created bool) authenticatedData {
+	counts := h.hub.OnlineCounts(roomIDs)
+	infos := make([]roomInfo, len(v.Rooms))
+	for i, r := range v.Rooms {
 		infos[i] = toRoomInfo(r, counts[r.ID])
-		st := reads[r.ID]
-		infos[i].Role, infos[i].Unread, infos[i].Mentions = roomRole(r, user.ID), &st.Unread, &st.Mentions
+		st := v.Reads[r.ID]
+		infos[i].Role, infos[i].Unread, infos[i].Mentions = r.Role(v.User.ID), &st.Unread, &st.Mentions
 		if st.LastRead > 0 {
 			infos[i].LastRead = formatMessageID(st.LastRead)
 		}
 	}
-	unreadInfos := []unreadInfo{}
-	directInfos := make([]directInfo, len(directs))
-	for i, d := range directs {
-		peer := strconv.FormatUint(d.PeerID, 10)
-		directInfos[i] = directInfo{UserID: peer, Username: d.PeerName, Unread: d.Unread,
-			LastMessageAt: formatTime(d.LastMessageAt), Online: s.hub.Online(d.PeerID)}
+	unread := []unreadInfo{}
+	directs := make([]directInfo, len(v.Directs))
+	for i, d := range v.Directs {
+		peer := formatID(d.PeerID)
+		directs[i] = directInfo{UserID: peer, Username: d.PeerName, Unread: d.Unread,
+			LastMessageAt: formatTime(d.LastMessageAt), Online: h.hub.Online(d.PeerID)}
 		if d.LastRead > 0 {
-			directInfos[i].LastRead = formatMessageID(d.LastRead)
+			directs[i].LastRead = formatMessageID(d.LastRead)
 		}
 		if d.Unread > 0 {
-			unreadInfos = append(unreadInfos, unreadInfo{UserID: peer, Username: d.PeerName,
-				Count: d.Unread, LastMessageAt: formatTime(d.LastMessageAt)})
+			unread = append(unread, unreadInfo{UserID: peer, Username: d.PeerName, Count: d.Unread, LastMessageAt: formatTime(d.LastMessageAt)})
 		}
 	}
-	// Signed in only now, after every read that can fail: an error above
-	// leaves the connection as it was, free to try auth again.
-	c.tokenHash = tokHash
-	c.user.Store(&a)
-	hello := marshalFrame("authenticated", authenticatedData{
-		ClientID: c.id, UserID: a.idString(), Username: a.Name, Token: token, ExpiresAt: formatTime(expires),
-		Created: created, IsAdmin: user.Admin, OnlineUsers: online, Rooms: infos, Unread: unreadInfos, Directs: directInfos,
-	})
-	if first := s.hub.Attach(c, roomIDs, hello); first {
-		s.hub.BroadcastPresence(a, roomIDs, peers, marshalFrame("userOnline", a.ref()))
+	return authenticatedData{ClientID: s.conn.id, UserID: formatID(v.User.ID), Username: v.User.Name, Token: token,
+		ExpiresAt: formatTime(v.Expires), Created: created, IsAdmin: v.User.Admin, OnlineUsers: online, Rooms: infos,
+		Unread: unread, Directs: directs}
+}
+
+// signIn checks a username and password and stores the token grant for
+// the account, registering the name when it is free, registration is
+// open and the client did not say create: false. A wrong password and an
+// unknown user get the same answer and cost the same time.
+//
+// Failures are limited per address and per username. The limits are
+// taken before the password is hashed and given back only when the
+// attempt succeeds, so guesses sent at once on many connections cannot
+// all pass the check before any failure is counted.
+func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant store.TokenGrant) (bool, error) {
+	switch {
+	case d.Username == "":
+		return false, errorf(codeBadRequest, "Username required")
+	case checkUsername(d.Username) != nil:
+		return false, checkUsername(d.Username)
+	case d.Password == "":
+		return false, errorf(codeInvalidPassword, "Password required")
+	case len(d.Password) > maxPasswordBytes:
+		return false, errorf(codeInvalidPassword, "Password is longer than %d bytes", maxPasswordBytes)
 	}
-	s.log.Info("signed in", "user", a.Name, "client", c.id, "ip", c.ip, "created", created, "resumed", resumed)
+	key := strings.ToLower(d.Username)
+	ipRes, userRes, err := h.reserveAttempt(s.conn.ip, key)
+	if err != nil {
+		return false, err
+	}
+	succeeded := false
+	defer func() {
+		if succeeded {
+			ipRes.Cancel()
+			userRes.Cancel()
+		}
+	}()
+	failed := errorf(codeAuthFailed, "Wrong username or password")
+	if h.cfg.Registration != "open" {
+		failed.Message += "; this server does not accept new sign-ups"
+	}
+	u, err := h.store.UserByName(d.Username)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && h.cfg.Registration == "open" && (d.Create == nil || *d.Create):
+		// A new account is not a failed guess.
+		succeeded = true
+		return true, h.signUp(ctx, s, d, grant, failed)
+	case err == nil && d.Create != nil && *d.Create:
+		succeeded = true
+		return false, errorf(codeUsernameTaken, "The name %s is taken; choose another or sign in", u.Name)
+	case errors.Is(err, store.ErrNotFound):
+		// The same work as a real check, so timing does not tell whether
+		// the user exists.
+		if _, err := h.hasher.Verify(ctx, "", d.Password); err != nil {
+			return false, err
+		}
+		h.log.Info("failed sign-in", "username", d.Username, "ip", s.conn.ip)
+		return false, failed
+	case err != nil:
+		return false, err
+	}
+	ok, err := h.hasher.Verify(ctx, u.PasswordHash, d.Password)
+	switch {
+	case err != nil:
+		return false, err
+	case !ok:
+		h.log.Info("failed sign-in", "username", d.Username, "ip", s.conn.ip)
+		return false, failed
+	}
+	succeeded = true
+	_, err = h.bus.Do(ctx, s.origin(), store.IssueToken{UserID: u.ID, Token: grant})
+	switch {
+	case errors.Is(err, store.ErrSuspended):
+		return false, errorf(codeBanned, "This account is suspended")
+	case errors.Is(err, store.ErrNotFound):
+		return false, failed // deleted meanwhile
+	}
+	return false, err
+}
+
+// signUp registers a new account with the sign-in's token.
+func (h *authHandlers) signUp(ctx context.Context, s *session, d authData, grant store.TokenGrant, failed *protoError) error {
+	if len([]rune(d.Password)) < minPasswordLen {
+		return errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
+	}
+	res, ok, wait := h.signupsByIP.Reserve(s.conn.ip)
+	if !ok {
+		h.metrics.rateLimited.WithLabelValues("signup").Inc()
+		return rateLimited("Too many new accounts from your address; try again later", wait)
+	}
+	hash, err := h.hasher.Hash(ctx, d.Password)
+	if err != nil {
+		res.Cancel()
+		return err
+	}
+	_, err = h.bus.Do(ctx, s.origin(), store.CreateUser{Name: d.Username, PasswordHash: hash, Token: &grant})
+	if err != nil {
+		res.Cancel()
+		if errors.Is(err, store.ErrUsernameTaken) {
+			return failed // lost a race for the name
+		}
+	}
+	return err
+}
+
+// reserveAttempt takes one failed attempt from the address's and the
+// username's allowances before a password is checked.
+func (h *authHandlers) reserveAttempt(ip, usernameKey string) (auth.Reservation, auth.Reservation, error) {
+	ipRes, ok, wait := h.failedByIP.Reserve(ip)
+	if !ok {
+		h.metrics.rateLimited.WithLabelValues("login").Inc()
+		return auth.Reservation{}, auth.Reservation{}, rateLimited("Too many failed sign-ins from your address; try again later", wait)
+	}
+	userRes, ok, wait := h.failedByUser.Reserve(usernameKey)
+	if !ok {
+		ipRes.Cancel()
+		h.metrics.rateLimited.WithLabelValues("login").Inc()
+		return auth.Reservation{}, auth.Reservation{}, rateLimited("Too many failed sign-ins for this username; try again later", wait)
+	}
+	return ipRes, userRes, nil
+}
+
+// handleChangePassword replaces the password after checking the current
+// one. Every token of the user is revoked and their other connections
+// are signed out; this connection stays signed in with a fresh token.
+func (h *authHandlers) handleChangePassword(ctx context.Context, s *session, f Frame) error {
+	var d changePasswordData
+	if err := decodeData(f, &d); err != nil {
+		return err
+	}
+	if err := checkNewPassword(d.NewPassword); err != nil {
+		return err
+	}
+	ipRes, userRes, err := h.reserveAttempt(s.conn.ip, strings.ToLower(s.user.Name))
+	if err != nil {
+		return err
+	}
+	u, err := h.store.UserByID(s.user.ID)
+	if err != nil {
+		return err
+	}
+	ok, err := h.hasher.Verify(ctx, u.PasswordHash, d.CurrentPassword)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(codeAuthFailed, "Current password is wrong")
+	}
+	ipRes.Cancel()
+	userRes.Cancel()
+	hash, err := h.hasher.Hash(ctx, d.NewPassword)
+	if err != nil {
+		return err
+	}
+	token, tokHash := auth.NewToken()
+	expires := h.now().Add(h.cfg.SessionTTL)
+	if _, err := h.bus.Do(ctx, s.origin(), store.SetPassword{UserID: u.ID, PasswordHash: hash,
+		Token: &store.TokenGrant{Hash: tokHash, ExpiresAt: expires}, Reason: "password changed"}); err != nil {
+		return err
+	}
+	s.token = tokHash
+	s.send(marshalFrame("passwordChanged", passwordChangedData{Token: token, ExpiresAt: formatTime(expires)}))
+	h.log.Info("password changed; other sessions signed out", "user", u.Name, "client", s.conn.id)
 	return nil
+}
+
+func checkNewPassword(pw string) *protoError {
+	if n := len([]rune(pw)); n < minPasswordLen || len(pw) > maxPasswordBytes {
+		return errorf(codeInvalidPassword, "New password must be %d characters to %d bytes", minPasswordLen, maxPasswordBytes)
+	}
+	return nil
+}
+
+// handleLogout revokes the connection's token; every connection signed
+// in with it (the tabs of one browser share it) is signed out.
+func (h *authHandlers) handleLogout(ctx context.Context, s *session, f Frame) error {
+	_, err := h.bus.Do(ctx, s.origin(), store.RevokeToken{Hash: s.token})
+	if errors.Is(err, store.ErrNotFound) {
+		// Revoked or expired already: nothing else uses it, but this
+		// connection is still told.
+		s.send(marshalFrame("loggedOut", loggedOutData{Reason: "signed out"}))
+		s.conn.close(websocket.CloseNormalClosure, "signed out")
+		err = nil
+	}
+	if err == nil {
+		h.log.Info("signed out", "user", s.user.Name, "client", s.conn.id)
+	}
+	return err
 }
 
 // handleResetLink lets an admin issue a one-time sign-in link for a user
 // who forgot their password.
-func (s *server) handleResetLink(ctx context.Context, c *client, f Frame) error {
+func (h *authHandlers) handleResetLink(ctx context.Context, s *session, f Frame) error {
 	var d struct {
 		Username string `json:"username"`
 	}
 	if err := decodeData(f, &d); err != nil {
 		return err
 	}
-	me, err := s.store.UserByID(c.user.Load().ID)
+	me, err := h.store.UserByID(s.user.ID)
 	if err != nil {
 		return err
 	}
@@ -140,43 +318,26 @@ func (s *server) handleResetLink(ctx context.Context, c *client, f Frame) error 
 	if err := checkUsername(d.Username); err != nil {
 		return err
 	}
-	url, name, expires, err := s.admin.resetLinkAt(s.linkBase(c), d.Username)
-	var ae *adminError
-	if errors.As(err, &ae) {
+	target, err := h.store.UserByName(d.Username)
+	if err != nil || target.Deleted {
+		return errorf(codeUserNotFound, "User not found")
+	}
+	link, err := issueResetLink(ctx, h.bus, s.origin(), h.links.forConn(s.conn), target.ID, h.cfg.ResetTTL)
+	if errors.Is(err, store.ErrNotFound) {
 		return errorf(codeUserNotFound, "User not found")
 	} else if err != nil {
 		return err
 	}
-	s.log.Info("reset link issued", "admin", me.Name, "user", name)
-	c.send(marshalFrame("resetLink", resetLinkData{Username: name, URL: url, ExpiresAt: formatTime(expires)}))
+	h.log.Info("reset link issued", "admin", me.Name, "user", target.Name)
+	s.send(marshalFrame("resetLink", resetLinkData{Username: target.Name, URL: link.URL, ExpiresAt: formatTime(link.Expires)}))
 	return nil
-}
-
-// linkBase is where links handed to a connection should point: the
-// configured public URL, or else the origin the connection's page was
-// loaded from (checked at the upgrade), or else its Host header.
-func (s *server) linkBase(c *client) string {
-	if s.cfg.Server.PublicURL != "" {
-		return s.cfg.Server.PublicURL
-	}
-	r := c.sess.Request
-	if origin := r.Header.Get("Origin"); strings.HasPrefix(origin, "http://") || strings.HasPrefix(origin, "https://") {
-		return origin
-	}
-	if r.Host != "" {
-		if s.tls != nil {
-			return "https://" + r.Host
-		}
-		return "http://" + r.Host
-	}
-	return publicURL(s.cfg)
 }
 
 // handleResetPassword redeems a one-time link: it sets the new password,
 // signs the user out everywhere else, and signs this connection in.
-func (s *server) handleResetPassword(ctx context.Context, c *client, f Frame) error {
-	if c.user.Load() != nil {
-		return errorf(codeAlreadyAuthenticated, "Already signed in as %s", userName(c))
+func (h *authHandlers) handleResetPassword(ctx context.Context, s *session, f Frame) error {
+	if s.user != nil {
+		return errorf(codeAlreadyAuthenticated, "Already signed in as %s", s.user.Name)
 	}
 	var d struct {
 		ResetToken  string `json:"resetToken"`
@@ -185,202 +346,80 @@ func (s *server) handleResetPassword(ctx context.Context, c *client, f Frame) er
 	if err := decodeData(f, &d); err != nil {
 		return err
 	}
-	if n := len([]rune(d.NewPassword)); n < minPasswordLen || len(d.NewPassword) > maxPasswordBytes {
-		return errorf(codeInvalidPassword, "New password must be %d characters to %d bytes", minPasswordLen, maxPasswordBytes)
+	if err := checkNewPassword(d.NewPassword); err != nil {
+		return err
 	}
-	if blocked, wait := s.failedByIP.Blocked(c.ip); blocked {
+	res, ok, wait := h.failedByIP.Reserve(s.conn.ip)
+	if !ok {
 		return rateLimited("Too many failed sign-ins from your address; try again later", wait)
 	}
-	hash, err := s.hasher.Hash(ctx, d.NewPassword)
+	hash, err := h.hasher.Hash(ctx, d.NewPassword)
 	if err != nil {
+		res.Cancel()
 		return err
 	}
-	token, tokHash := newToken()
-	now := s.now()
-	expires := now.Add(s.cfg.Auth.SessionTTL)
-	user, err := s.store.RedeemResetToken(hashToken(d.ResetToken), hash, tokHash, now, expires)
-	if errors.Is(err, ErrNotFound) {
-		s.failedByIP.Spend(c.ip)
-		return errorf(codeAuthFailed, "This link is used up or expired; ask an admin for a new one")
-	} else if err != nil {
-		return err
-	}
-	s.signOutAll(user.ID, "password reset")
-	s.log.Info("password reset through a one-time link", "user", user.Name, "ip", c.ip)
-	return s.completeSignIn(c, user, token, tokHash, expires, false, false)
-}
-
-// signOutAll signs out every connection of a user (their tokens were
-// revoked).
-func (s *server) signOutAll(userID uint64, reason string) {
-	s.signOut(userID, func(*client) bool { return true }, reason)
-}
-
-// signIn checks a username and password, registering the name when it is
-// free and registration is open. A wrong password and an unknown user
-// get the same answer and cost the same time. Failures are throttled per
-// address and per username.
-func (s *server) signIn(ctx context.Context, c *client, username, password string) (User, bool, error) {
-	if username == "" {
-		return User{}, false, errorf(codeBadRequest, "Username required")
-	}
-	if err := checkUsername(username); err != nil {
-		return User{}, false, err
-	}
-	if password == "" {
-		return User{}, false, errorf(codeInvalidPassword, "Password required")
-	}
-	if len(password) > maxPasswordBytes {
-		return User{}, false, errorf(codeInvalidPassword, "Password is longer than %d bytes", maxPasswordBytes)
-	}
-	key := strings.ToLower(username)
-	if err := s.loginThrottled(c.ip, key); err != nil {
-		return User{}, false, err
-	}
-	failed := errorf(codeAuthFailed, "Wrong username or password")
-	if s.cfg.Auth.Registration != "open" {
-		failed.Message += "; this server does not accept new sign-ups"
-	}
-	fail := func() (User, bool, error) {
-		s.failedByIP.Spend(c.ip)
-		s.failedByUser.Spend(key)
-		s.log.Info("failed sign-in", "username", username, "ip", c.ip)
-		return User{}, false, failed
-	}
-	u, err := s.store.UserByName(username)
+	token, tokHash := auth.NewToken()
+	out, err := h.bus.Do(ctx, s.origin(), store.RedeemResetLink{Hash: auth.HashToken(d.ResetToken), PasswordHash: hash,
+		Token: store.TokenGrant{Hash: tokHash, ExpiresAt: h.now().Add(h.cfg.SessionTTL)}})
 	switch {
-	case errors.Is(err, ErrNotFound) && s.cfg.Auth.Registration == "open":
-		if len([]rune(password)) < minPasswordLen {
-			return User{}, false, errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
-		}
-		if blocked, wait := s.signupsByIP.Blocked(c.ip); blocked {
-			s.metrics.rateLimited.WithLabelValues("signup").Inc()
-			return User{}, false, rateLimited("Too many new accounts from your address; try again later", wait)
-		}
-		hash, err := s.hasher.Hash(ctx, password)
-		if err != nil {
-			return User{}, false, err
-		}
-		u, err = s.store.CreateUser(username, hash, s.now())
-		if errors.Is(err, ErrUsernameTaken) {
-			return User{}, false, failed // lost a race for the name
-		} else if err != nil {
-			return User{}, false, err
-		}
-		s.signupsByIP.Spend(c.ip)
-		return u, true, nil
-	case errors.Is(err, ErrNotFound):
-		// The same work as a real check, so timing does not tell whether
-		// the user exists.
-		if _, err := s.hasher.Verify(ctx, "", password); err != nil {
-			return User{}, false, err
-		}
-		return fail()
+	case errors.Is(err, store.ErrNotFound):
+		return errorf(codeAuthFailed, "This link is used up or expired; ask an admin for a new one")
+	case errors.Is(err, store.ErrSuspended):
+		res.Cancel()
+		return errorf(codeBanned, "This account is suspended")
 	case err != nil:
-		return User{}, false, err
+		res.Cancel()
+		return err
 	}
-	ok, err := s.hasher.Verify(ctx, u.PasswordHash, password)
-	if err != nil {
-		return User{}, false, err
-	}
-	if !ok {
-		return fail()
-	}
-	if u.Suspended {
-		return User{}, false, errorf(codeBanned, "This account is suspended")
-	}
-	return u, false, nil
+	res.Cancel()
+	h.log.Info("password reset through a one-time link", "user", out.User.Name, "ip", s.conn.ip)
+	return h.attach(s, tokHash, token, false, false)
 }
 
-// loginThrottled refuses a password check while the address or the
-// username has used up its failed attempts.
-func (s *server) loginThrottled(ip, usernameKey string) error {
-	if blocked, wait := s.failedByIP.Blocked(ip); blocked {
-		s.metrics.rateLimited.WithLabelValues("login").Inc()
-		return rateLimited("Too many failed sign-ins from your address; try again later", wait)
-	}
-	if blocked, wait := s.failedByUser.Blocked(usernameKey); blocked {
-		s.metrics.rateLimited.WithLabelValues("login").Inc()
-		return rateLimited("Too many failed sign-ins for this username; try again later", wait)
-	}
-	return nil
+// resetLink is a one-time link and when it stops working.
+type resetLink struct {
+	URL     string
+	Name    string
+	Expires time.Time
 }
 
-// handleChangePassword replaces the password after checking the current
-// one, revokes every token of the user, and signs out their other
-// connections. This connection stays signed in with a fresh token.
-func (s *server) handleChangePassword(ctx context.Context, c *client, f Frame) error {
-	var d changePasswordData
-	if err := decodeData(f, &d); err != nil {
-		return err
-	}
-	if n := len([]rune(d.NewPassword)); n < minPasswordLen || len(d.NewPassword) > maxPasswordBytes {
-		return errorf(codeInvalidPassword, "New password must be %d characters to %d bytes", minPasswordLen, maxPasswordBytes)
-	}
-	a := c.user.Load()
-	key := strings.ToLower(a.Name)
-	if err := s.loginThrottled(c.ip, key); err != nil {
-		return err
-	}
-	u, err := s.store.UserByID(a.ID)
+// issueResetLink stores a one-time link that signs a user in and lets
+// them set a new password; a small server has no email to send it by, so
+// an admin passes it on. The token travels in the URL's fragment, which
+// browsers never send to servers or in Referer headers.
+func issueResetLink(ctx context.Context, b *bus, origin, base string, userID uint64, ttl time.Duration) (resetLink, error) {
+	token, hash := auth.NewToken()
+	expires := b.now().Add(ttl)
+	out, err := b.Do(ctx, origin, store.CreateResetLink{UserID: userID, Hash: hash, ExpiresAt: expires})
 	if err != nil {
-		return err
+		return resetLink{}, err
 	}
-	ok, err := s.hasher.Verify(ctx, u.PasswordHash, d.CurrentPassword)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		s.failedByIP.Spend(c.ip)
-		s.failedByUser.Spend(key)
-		return errorf(codeAuthFailed, "Current password is wrong")
-	}
-	hash, err := s.hasher.Hash(ctx, d.NewPassword)
-	if err != nil {
-		return err
-	}
-	token, tokHash := newToken()
-	now := s.now()
-	expires := now.Add(s.cfg.Auth.SessionTTL)
-	if err := s.store.SetPassword(a.ID, hash, tokHash, now, expires); err != nil {
-		return err
-	}
-	old := c.tokenHash
-	c.tokenHash = tokHash
-	c.send(marshalFrame("passwordChanged", passwordChangedData{Token: token, ExpiresAt: formatTime(expires)}))
-	s.signOut(a.ID, func(other *client) bool { return other != c }, "password changed")
-	s.log.Info("password changed; other sessions signed out", "user", a.Name, "client", c.id, "hadToken", len(old) > 0)
-	return nil
+	return resetLink{URL: strings.TrimRight(base, "/") + "/#reset=" + token, Name: out.User.Name, Expires: expires}, nil
 }
 
-// signOut sends loggedOut to the user's connections that match and
-// closes them with 1000.
-func (s *server) signOut(userID uint64, match func(*client) bool, reason string) {
-	bye := marshalFrame("loggedOut", loggedOutData{Reason: reason})
-	closeMsg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
-	for _, other := range s.hub.ConnectionsFor(userID, nil) {
-		if match(other) {
-			other.send(bye)
-			_ = other.sess.CloseWithMsg(closeMsg)
+// linkBase says where links handed out should point.
+type linkBase struct {
+	publicURL string // server.public_url, or empty
+	fallback  string // publicURL(cfg): where the server listens
+	tls       bool
+}
+
+// forConn is where links handed to a connection should point: the
+// configured public URL, or else the origin the connection's page was
+// loaded from (checked at the upgrade), or else its Host header.
+func (l linkBase) forConn(c *Conn) string {
+	if l.publicURL != "" {
+		return l.publicURL
+	}
+	r := c.Request()
+	if origin := r.Header.Get("Origin"); strings.HasPrefix(origin, "http://") || strings.HasPrefix(origin, "https://") {
+		return origin
+	}
+	if r.Host != "" {
+		if l.tls {
+			return "https://" + r.Host
 		}
+		return "http://" + r.Host
 	}
-}
-
-// handleLogout revokes the connection's token and signs out every
-// connection that uses it (the tabs of one browser share it).
-func (s *server) handleLogout(ctx context.Context, c *client, f Frame) error {
-	a := c.user.Load()
-	if err := s.store.DeleteToken(c.tokenHash); err != nil {
-		return err
-	}
-	// Read each connection's token on its own goroutine's terms: only
-	// this connection's handler writes c.tokenHash, and ConnectionsFor
-	// compares under the hub's lock.
-	same := map[*client]bool{}
-	for _, other := range s.hub.ConnectionsFor(a.ID, c.tokenHash) {
-		same[other] = true
-	}
-	s.signOut(a.ID, func(other *client) bool { return same[other] }, "signed out")
-	s.log.Info("signed out", "user", a.Name, "client", c.id)
-	return nil
+	return l.fallback
 }

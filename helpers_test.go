@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"parley/internal/auth"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,7 +32,15 @@ type testServer struct {
 	// prepare, when set, adjusts the server after it is built and before
 	// it serves (tests inject handlers this way).
 	prepare func(*server)
+	// hasher hashes passwords: argon2id with cheap settings, unless a
+	// test needs the real cost.
+	hasher *auth.Hasher
 }
+
+// cheapArgon2 keeps argon2id's code path at a fraction of its cost, so the
+// many sign-ups of the suite stay fast under -race; realArgon2 is for the
+// tests that measure the cost.
+var cheapArgon2 = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 
 // testConfig is the default configuration with a database in dir and a
 // loopback listener.
@@ -56,20 +65,39 @@ func startServer(t testing.TB, cfg *Config) *testServer {
 // startServerWith is startServer with a hook run before the server serves.
 func startServerWith(t testing.TB, cfg *Config, prepare func(*server)) *testServer {
 	t.Helper()
+	return startTestServer(t, cfg, prepare, auth.NewHasher(cheapArgon2, 0))
+}
+
+// startServerArgon2 is startServer with the server's own password
+// hashing, for tests that depend on what it costs.
+func startServerArgon2(t testing.TB, cfg *Config) *testServer {
+	t.Helper()
+	return startTestServer(t, cfg, nil, auth.NewHasher(auth.DefaultArgon2(), 0))
+}
+
+func startTestServer(t testing.TB, cfg *Config, prepare func(*server), hasher *auth.Hasher) *testServer {
+	t.Helper()
 	if cfg == nil {
 		c := testConfig(t.TempDir())
 		cfg = &c
 	}
-	ts := &testServer{t: t, cfg: *cfg, logs: &syncBuffer{}, prepare: prepare}
+	ts := &testServer{t: t, cfg: *cfg, logs: &syncBuffer{}, prepare: prepare, hasher: hasher}
 	ts.start()
-	t.Cleanup(ts.Stop)
+	t.Cleanup(func() {
+		ts.Stop()
+		if t.Failed() {
+			// What the server said last is the likeliest clue.
+			lines := strings.Split(strings.TrimSpace(ts.Logs()), "\n")
+			t.Logf("the server's last log lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
 	return ts
 }
 
 func (ts *testServer) start() {
 	ts.t.Helper()
 	logger := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := newServer(ts.cfg, logger)
+	srv, err := newServerWith(ts.cfg, logger, ts.hasher, time.Now)
 	if err != nil {
 		ts.t.Fatalf("start server: %v", err)
 	}
@@ -166,7 +194,8 @@ type wsClient struct {
 	// closeErr is the read error that ended the connection, set before closed closes.
 	closeErr error
 
-	wmu sync.Mutex // serialises writes
+	wmu   sync.Mutex // serialises writes, guards syncs
+	syncs int        // sync requests sent
 }
 
 // dial opens a connection without an Origin header, as a script would,
@@ -235,19 +264,40 @@ func (c *wsClient) trySend(typ string, data any) error {
 	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
-// none fails if a frame of one of the given types arrives within d;
-// other frames are skipped.
-func (c *wsClient) none(d time.Duration, types ...string) {
+// sync sends the server a request it answers at once and returns the
+// frames that arrive before the answer. The server writes a connection's
+// frames in order, so a frame queued for it before the request was read
+// arrives before the answer: a frame that should not come, and was not
+// among these, did not come. The request is an unknown frame type, which
+// works signed in or not.
+func (c *wsClient) sync() []Frame {
 	c.t.Helper()
-	deadline := time.After(d)
+	c.wmu.Lock()
+	c.syncs++
+	marker := fmt.Sprintf("sync-%d", c.syncs)
+	c.wmu.Unlock()
+	c.sendRaw([]byte(`{"type":"` + marker + `"}`))
+	var before []Frame
 	for {
-		select {
-		case f := <-c.frames:
-			if contains(types, f.Type) {
-				c.t.Fatalf("unexpected %s frame: %s", f.Type, f.Data)
+		f := c.next()
+		if f.Type == "error" {
+			var e errorData
+			decodeInto(c.t, f, &e)
+			if e.Code == codeUnknownType && strings.HasSuffix(e.Message, marker) {
+				return before
 			}
-		case <-deadline:
-			return
+		}
+		before = append(before, f)
+	}
+}
+
+// none fails if a frame of one of the given types comes before a sync;
+// other frames are skipped.
+func (c *wsClient) none(types ...string) {
+	c.t.Helper()
+	for _, f := range c.sync() {
+		if contains(types, f.Type) {
+			c.t.Fatalf("unexpected %s frame: %s", f.Type, f.Data)
 		}
 	}
 }
@@ -377,13 +427,11 @@ func (c *wsClient) expectError(code string, skip ...string) errorData {
 	return e
 }
 
-// quiet fails if any frame arrives within d.
-func (c *wsClient) quiet(d time.Duration) {
+// quiet fails if any frame comes before a sync.
+func (c *wsClient) quiet() {
 	c.t.Helper()
-	select {
-	case f := <-c.frames:
-		c.t.Fatalf("unexpected %s frame: %s", f.Type, f.Data)
-	case <-time.After(d):
+	if before := c.sync(); len(before) > 0 {
+		c.t.Fatalf("unexpected %s frame: %s", before[0].Type, before[0].Data)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,32 +17,161 @@ import (
 	"github.com/olahol/melody"
 )
 
-// account is a signed-in user as the hub sees it.
-type account struct {
-	ID   uint64
-	Name string
-}
+// The hub owns the WebSocket connections (through melody), which rooms
+// each is subscribed to, and who is online. It fans frames out; it turns
+// the store's events into frames (hub_events.go); it never reads or
+// writes the store, so no lock here is held across disk I/O. This is the
+// only file that knows melody.
 
-func (a account) idString() string { return strconv.FormatUint(a.ID, 10) }
+// Conn is one WebSocket connection as the hub sees it: where to write,
+// and, once signed in, whom it belongs to. The frame handlers keep their
+// own state for it (a session); the hub keeps only what routing needs.
+type Conn struct {
+	id      string // the tutorial's clientId: random, one per connection
+	ip      string
+	request *http.Request // the upgrade request
+	sess    *melody.Session
+	out     *batchConn // the connection under gorilla; set when it is hijacked
+	handler ConnHandler
 
-func (a account) ref() userRef { return userRef{UserID: a.idString(), Username: a.Name} }
-
-// client is the state of one WebSocket connection. Melody runs a
-// connection's handlers one at a time, so fields only handlers touch need
-// no lock; what other goroutines read is atomic.
-type client struct {
-	id   string // the tutorial's clientId: random, one per connection
-	ip   string
-	sess *melody.Session
-	out  *batchConn // the connection under gorilla; set when it is hijacked
-
-	user      atomic.Pointer[account] // nil until auth succeeds
-	tokenHash []byte                  // the token this connection signed in with; handlers only
-	limits    *connLimits             // handlers only
-	inFlight  chan struct{}           // messages waiting for their commit, at most maxInFlight
-	typingAt  map[string]time.Time    // last isTyping:true relayed, per room; handlers only
+	// who is set when the connection signs in, and changed (its token,
+	// after a password change) only under the hub's lock.
+	who atomic.Pointer[identity]
 
 	dropped atomic.Bool // set once when the server closes the connection
+}
+
+// identity is whom a signed-in connection belongs to, and the token it
+// signed in with, which logout and sign-out match.
+type identity struct {
+	userID    uint64
+	name      string
+	tokenHash string
+}
+
+// ID is the connection's clientId.
+func (c *Conn) ID() string { return c.id }
+
+// IP is the client's address as limits and logs use it.
+func (c *Conn) IP() string { return c.ip }
+
+// Request is the HTTP request the connection was upgraded from.
+func (c *Conn) Request() *http.Request { return c.request }
+
+// Send queues a frame for the connection without blocking. A connection
+// whose send buffer is full is dropped as a slow consumer.
+func (c *Conn) Send(frame []byte) {
+	c.out.queued.Add(1)
+	if err := c.sess.Write(frame); err != nil { // the session is closed
+		c.out.unqueue()
+	}
+}
+
+// ConnHandler receives a connection's frames, one at a time, in order.
+type ConnHandler interface {
+	Frame(msg []byte)
+	Closed()
+}
+
+// presence is one online user: their connections, the rooms they belong
+// to and their direct-message peers, so every connection of a user
+// receives what the user does.
+type presence struct {
+	id    uint64
+	name  string
+	conns map[*Conn]struct{}
+	rooms map[string]struct{}
+	peers map[uint64]struct{}
+}
+
+func (p *presence) ref() userRef { return userRef{UserID: formatID(p.id), Username: p.name} }
+
+// HubConfig is how the hub treats connections.
+type HubConfig struct {
+	FrameBytes    int64         // the largest frame a client may send
+	SendBuffer    int           // frames queued per connection before it is a slow consumer
+	WriteWait     time.Duration // how long one write may take
+	PongWait      time.Duration // how long a connection may stay silent
+	PresenceLimit int           // above this many online users, presence goes only to users who share a room
+	CheckOrigin   func(*http.Request) bool
+}
+
+// Hub owns connections, room subscriptions and presence.
+type Hub struct {
+	log           *slog.Logger
+	m             *melody.Melody
+	metrics       *metrics
+	presenceLimit int
+	background    sync.WaitGroup // goroutines that close connections
+
+	mu    sync.RWMutex     // guards conns, rooms, users, everyone, seen, and changes to a Conn's who
+	conns map[string]*Conn // by id
+	rooms map[string]map[*Conn]struct{}
+	users map[uint64]*presence
+	// everyone holds the online users who signed in while at most
+	// presenceLimit were online: their onlineUsers listed the whole
+	// server, so they keep hearing everyone come and go after the count
+	// passes the limit, or people would stay online in their lists
+	// forever. Entries are added only below the limit, so it stays small.
+	everyone map[uint64]*presence
+	// seen is the log position of the newest batch whose events the hub
+	// has begun to deliver. A view of the store read at an older position
+	// may miss an event already delivered, so attaching with it is refused
+	// (see SignIn and Subscribe).
+	seen uint64
+}
+
+// NewHub configures melody for parley. Its defaults do not suit a chat
+// server: 512-byte frames, any origin, and a full send buffer silently
+// dropping messages. Each is set here on purpose.
+func NewHub(cfg HubConfig, log *slog.Logger, m *metrics) *Hub {
+	h := &Hub{
+		log:           log.With("component", "hub"),
+		m:             melody.New(),
+		metrics:       m,
+		presenceLimit: cfg.PresenceLimit,
+		conns:         map[string]*Conn{},
+		rooms:         map[string]map[*Conn]struct{}{},
+		users:         map[uint64]*presence{},
+		everyone:      map[uint64]*presence{},
+	}
+	mc := h.m.Config
+	mc.MaxMessageSize = cfg.FrameBytes
+	mc.MessageBufferSize = cfg.SendBuffer
+	mc.WriteWait = cfg.WriteWait
+	mc.PongWait = cfg.PongWait
+	mc.PingPeriod = cfg.PongWait * 9 / 10 // must be less than PongWait
+	// Frames of one connection are handled in order, so a client sees
+	// answers in the order it asked.
+	mc.ConcurrentMessageHandling = false
+	h.m.Upgrader = &websocket.Upgrader{
+		// 0 reuses the HTTP server's 4 KiB read buffer, which the
+		// connection's goroutine keeps alive anyway, instead of adding one.
+		ReadBufferSize:    0,
+		WriteBufferSize:   1024,
+		WriteBufferPool:   &sync.Pool{}, // idle connections hold no write buffer
+		EnableCompression: false,        // permessage-deflate costs memory per connection and invites compression attacks
+		CheckOrigin:       cfg.CheckOrigin,
+		HandshakeTimeout:  10 * time.Second,
+	}
+	h.wire()
+	return h
+}
+
+// ErrHubClosed: the hub is shutting down and takes no new connections.
+var ErrHubClosed = errors.New("server is shutting down")
+
+// Serve upgrades a request to a WebSocket connection and runs it until it
+// closes. open makes the connection's handler; it is called before any
+// frame is read.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, ip string, open func(*Conn) ConnHandler) error {
+	c := &Conn{id: newClientID(), ip: ip, request: r}
+	c.handler = open(c)
+	err := h.m.HandleRequestWithKeys(batchingWriter{ResponseWriter: w, c: c}, r, map[string]any{connKey: c})
+	if errors.Is(err, melody.ErrClosed) {
+		return ErrHubClosed
+	}
+	return err
 }
 
 func newClientID() string {
@@ -52,123 +180,248 @@ func newClientID() string {
 	return hex.EncodeToString(b)
 }
 
-// send queues a frame for the connection without blocking. A connection
-// whose send buffer is full is dropped by the error handler.
-func (c *client) send(frame []byte) {
-	c.out.queued.Add(1)
-	if err := c.sess.Write(frame); err != nil { // the session is closed
-		c.out.unqueue()
+const connKey = "conn"
+
+func connOf(sess *melody.Session) *Conn {
+	c, _ := sess.Get(connKey)
+	return c.(*Conn)
+}
+
+// wire connects melody's callbacks to the hub.
+func (h *Hub) wire() {
+	h.m.HandleConnect(func(sess *melody.Session) {
+		c := connOf(sess)
+		c.sess = sess
+		h.mu.Lock()
+		h.conns[c.id] = c
+		h.mu.Unlock()
+		c.Send(marshalFrame("connected", connectedData{ClientID: c.id, Server: "parley", Protocol: protocolVersion}))
+	})
+	h.m.HandleMessage(func(sess *melody.Session, msg []byte) {
+		c := connOf(sess)
+		if !c.dropped.Load() {
+			c.handler.Frame(msg)
+		}
+	})
+	h.m.HandleSentMessage(func(sess *melody.Session, _ []byte) {
+		connOf(sess).out.flushSent()
+	})
+	h.m.HandleDisconnect(func(sess *melody.Session) {
+		c := connOf(sess)
+		h.detach(c)
+		c.handler.Closed()
+	})
+	h.m.HandleError(func(sess *melody.Session, err error) {
+		c := connOf(sess)
+		if errors.Is(err, melody.ErrMessageBufferFull) || errors.Is(err, melody.ErrWriteClosed) {
+			c.out.unqueue() // a frame Send counted was not queued
+		}
+		switch {
+		case errors.Is(err, melody.ErrMessageBufferFull):
+			// melody would drop this frame and carry on, leaving the client
+			// with a silent gap. Disconnect it instead; it resumes with its
+			// token and fetches what it missed.
+			if !c.dropped.Load() {
+				h.metrics.slowConsumers.Inc()
+				h.log.Warn("slow consumer disconnected", "client", c.id, "user", c.userName(), "ip", c.ip)
+			}
+			h.Drop(c, websocket.CloseTryAgainLater, "send buffer full")
+		case errors.Is(err, websocket.ErrReadLimit):
+			h.log.Warn("frame too large; connection closed with 1009", "client", c.id, "user", c.userName(), "ip", c.ip)
+		case errors.Is(err, melody.ErrWriteClosed), errors.Is(err, melody.ErrSessionClosed):
+		case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
+		default:
+			h.log.Debug("connection error", "client", c.id, "err", err)
+		}
+	})
+}
+
+// userName is the connection's user, for logs; empty before sign-in.
+func (c *Conn) userName() string {
+	if who := c.who.Load(); who != nil {
+		return who.name
+	}
+	return ""
+}
+
+// Drop closes a connection the server gives up on (a full send buffer,
+// abuse, an internal error). It never blocks: it may run inside a
+// broadcast.
+func (h *Hub) Drop(c *Conn, code int, reason string) {
+	if !c.dropped.CompareAndSwap(false, true) {
+		return
+	}
+	conn := c.sess.WebsocketConnection()
+	h.background.Add(1)
+	go func() {
+		defer h.background.Done()
+		// A close frame is a courtesy; a client that does not read will
+		// not get it, and the short deadline bounds the attempt. A write
+		// already blocked on the client's full socket holds the batch
+		// lock, which the deadline does not cover: closing the socket
+		// underneath is what frees it.
+		cut := time.AfterFunc(200*time.Millisecond, func() { _ = c.out.closeNow() })
+		defer cut.Stop()
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(100*time.Millisecond))
+		_ = conn.Close()
+	}()
+}
+
+// close ends a connection with a close frame after what is queued.
+func (c *Conn) close(code int, reason string) {
+	_ = c.sess.CloseWithMsg(websocket.FormatCloseMessage(code, reason))
+}
+
+// Close closes every connection with 1001 and refuses new ones.
+func (h *Hub) Close() {
+	_ = h.m.CloseWithMsg(melody.FormatCloseMessage(melody.CloseGoingAway, "server shutting down"))
+}
+
+// CutOff closes every connection's socket at once, without writing what
+// is queued: for clients that stopped reading when the server must stop.
+func (h *Hub) CutOff() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, c := range h.conns {
+		_ = c.out.closeNow() // one by one: none may wait on its socket
 	}
 }
 
-// presence is one online user: their connections and the rooms they
-// belong to, so every connection of a user receives what the user does.
-type presence struct {
-	account
-	conns map[*client]struct{}
-	rooms map[string]struct{}
+// Wait waits for the goroutines that close connections.
+func (h *Hub) Wait() { h.background.Wait() }
+
+// Count is how many connections are open.
+func (h *Hub) Count() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
 }
 
-// Hub owns room subscriptions and presence. It fans frames out to
-// connections; it never touches the store, so no lock here is held across
-// disk I/O.
-type Hub struct {
-	log           *slog.Logger
-	presenceLimit int // above this many online users, presence goes only to users who share a room
-
-	mu    sync.RWMutex // guards rooms, users and everyone
-	rooms map[string]map[*client]struct{}
-	users map[uint64]*presence
-	// everyone holds the online users who signed in while at most
-	// presenceLimit were online: their onlineUsers listed the whole
-	// server, so they keep hearing everyone come and go after the count
-	// passes the limit, or people would stay online in their lists
-	// forever. Entries are added only below the limit, so it stays small.
-	everyone map[uint64]*presence
-}
-
-func NewHub(log *slog.Logger, presenceLimit int) *Hub {
-	return &Hub{
-		log:           log.With("component", "hub"),
-		presenceLimit: presenceLimit,
-		rooms:         map[string]map[*client]struct{}{},
-		users:         map[uint64]*presence{},
-		everyone:      map[uint64]*presence{},
+// SignIn attaches a connection to its user, given a view of the store
+// read at log position seq: it writes hello first, then subscribes the
+// connection to the user's rooms, so hello precedes any room traffic, and
+// announces the user online if this is their first connection. hello is
+// given the online users the user will hear come and go. SignIn refuses
+// (false) when the hub has already begun delivering events newer than
+// the view: one of them could be a kick the view does not show. The
+// caller then reads the view again.
+func (h *Hub) SignIn(c *Conn, who identity, rooms []string, peers []uint64, hello func(online []userRef) []byte, seq uint64) bool {
+	p := &presence{id: who.userID, name: who.name, conns: map[*Conn]struct{}{}, rooms: map[string]struct{}{}, peers: map[uint64]struct{}{}}
+	for _, r := range rooms {
+		p.rooms[r] = struct{}{}
 	}
-}
+	for _, id := range peers {
+		p.peers[id] = struct{}{}
+	}
+	// The list is worked out under the read lock and the frame marshalled
+	// outside any lock; fan-out goes on meanwhile.
+	h.mu.RLock()
+	if seq < h.seen {
+		h.mu.RUnlock()
+		return false
+	}
+	wholeServer := len(h.users) <= h.presenceLimit
+	online := []userRef{p.ref()}
+	h.audienceLocked(p, false, func(o *presence) { online = append(online, o.ref()) })
+	h.mu.RUnlock()
+	slices.SortFunc(online, func(a, b userRef) int { return strings.Compare(a.Username, b.Username) })
+	frame := hello(online)
 
-// Attach registers a signed-in connection, writes hello to it, and then
-// subscribes it to the user's rooms, so hello precedes any room traffic.
-// rooms is the user's membership from the store; it is used only when
-// this is the user's first connection, as later ones share the hub's live
-// copy. It reports whether the user just came online.
-func (h *Hub) Attach(c *client, rooms []string, hello []byte) (first bool) {
-	a := c.user.Load()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c.send(hello)
-	// The same test OnlineUsers made for hello: was the list server-wide?
-	wholeServer := len(h.users) <= h.presenceLimit
-	p := h.users[a.ID]
-	if p == nil {
-		first = true
-		p = &presence{account: *a, conns: map[*client]struct{}{}, rooms: map[string]struct{}{}}
-		for _, r := range rooms {
-			p.rooms[r] = struct{}{}
-		}
-		h.users[a.ID] = p
+	if seq < h.seen {
+		return false
 	}
+	first := h.users[who.userID] == nil
+	if first {
+		h.users[who.userID] = p
+	} else {
+		// The view is as new as anything the hub holds for the user:
+		// nothing newer has been delivered (seq >= seen).
+		old := h.users[who.userID]
+		old.rooms, old.peers = p.rooms, p.peers
+		p = old
+	}
+	c.Send(frame)
+	c.who.Store(&who)
 	p.conns[c] = struct{}{}
 	if wholeServer {
-		h.everyone[a.ID] = p
+		h.everyone[who.userID] = p
 	}
-	for r := range p.rooms {
-		h.subscribeLocked(r, c)
+	for other := range p.conns {
+		for r := range p.rooms {
+			h.subscribeLocked(r, other)
+		}
 	}
-	return first
+	if first {
+		h.sendPresenceLocked(p, marshalFrame("userOnline", p.ref()))
+	}
+	return true
 }
 
-// Detach removes a connection. It reports whether it was the user's last
-// one, and if so, the user's rooms, so the caller can announce them offline.
-func (h *Hub) Detach(c *client) (last bool, rooms []string) {
-	a := c.user.Load()
-	if a == nil {
-		return false, nil
-	}
+// detach removes a connection and, when it was the user's last one,
+// announces them offline.
+func (h *Hub) detach(c *Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	p := h.users[a.ID]
+	delete(h.conns, c.id)
+	who := c.who.Load()
+	if who == nil {
+		return
+	}
+	p := h.users[who.userID]
 	if p == nil {
-		return false, nil
+		return
 	}
 	if _, ok := p.conns[c]; !ok {
-		return false, nil
+		return
 	}
 	delete(p.conns, c)
 	for r := range p.rooms {
 		h.unsubscribeLocked(r, c)
 	}
 	if len(p.conns) > 0 {
-		return false, nil
+		return
 	}
-	delete(h.users, a.ID)
-	delete(h.everyone, a.ID)
-	for r := range p.rooms {
-		rooms = append(rooms, r)
-	}
-	return true, rooms
+	delete(h.users, who.userID)
+	delete(h.everyone, who.userID)
+	h.sendPresenceLocked(p, marshalFrame("userOffline", p.ref()))
 }
 
-func (h *Hub) subscribeLocked(room string, c *client) {
+// Subscribe subscribes a connection to a room its user has just joined,
+// writing joined first, given a view read at log position seq; it
+// refuses (false) like SignIn when events newer than the view have been
+// delivered, and the caller reads the view again.
+func (h *Hub) Subscribe(c *Conn, room string, joined []byte, seq uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if seq < h.seen {
+		return false
+	}
+	if joined != nil {
+		c.Send(joined)
+	}
+	who := c.who.Load()
+	if who == nil {
+		return true
+	}
+	if p := h.users[who.userID]; p != nil {
+		p.rooms[room] = struct{}{}
+		h.subscribeLocked(room, c)
+	}
+	return true
+}
+
+func (h *Hub) subscribeLocked(room string, c *Conn) {
 	set := h.rooms[room]
 	if set == nil {
-		set = map[*client]struct{}{}
+		set = map[*Conn]struct{}{}
 		h.rooms[room] = set
 	}
 	set[c] = struct{}{}
 }
 
-func (h *Hub) unsubscribeLocked(room string, c *client) {
+func (h *Hub) unsubscribeLocked(room string, c *Conn) {
 	if set := h.rooms[room]; set != nil {
 		delete(set, c)
 		if len(set) == 0 {
@@ -177,39 +430,16 @@ func (h *Hub) unsubscribeLocked(room string, c *client) {
 	}
 }
 
-// Join subscribes every connection of an online user to a room.
-func (h *Hub) Join(userID uint64, room string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	p := h.users[userID]
-	if p == nil {
-		return
+// IsMember reports whether a connection's user belongs to a room, as far
+// as the hub has been told.
+func (h *Hub) IsMember(c *Conn, room string) bool {
+	who := c.who.Load()
+	if who == nil {
+		return false
 	}
-	p.rooms[room] = struct{}{}
-	for c := range p.conns {
-		h.subscribeLocked(room, c)
-	}
-}
-
-// Leave unsubscribes every connection of a user from a room.
-func (h *Hub) Leave(userID uint64, room string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	p := h.users[userID]
-	if p == nil {
-		return
-	}
-	delete(p.rooms, room)
-	for c := range p.conns {
-		h.unsubscribeLocked(room, c)
-	}
-}
-
-// IsMember reports whether an online user belongs to a room.
-func (h *Hub) IsMember(userID uint64, room string) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	p := h.users[userID]
+	p := h.users[who.userID]
 	if p == nil {
 		return false
 	}
@@ -217,116 +447,15 @@ func (h *Hub) IsMember(userID uint64, room string) bool {
 	return ok
 }
 
-// Broadcast writes a frame, marshalled once, to every connection
-// subscribed to room except those of user except (0 excludes nobody), and
-// returns how many it wrote to. Its cost grows with the room, not with
-// the server.
-func (h *Hub) Broadcast(room string, frame []byte, except uint64) int {
+// UserRooms returns the rooms of a connection's user.
+func (h *Hub) UserRooms(c *Conn) []string {
+	who := c.who.Load()
+	if who == nil {
+		return nil
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	n := 0
-	for c := range h.rooms[room] {
-		if except == 0 || c.user.Load().ID != except {
-			c.send(frame)
-			n++
-		}
-	}
-	return n
-}
-
-// SendUser writes a frame to every connection of a user and returns how
-// many it wrote to.
-func (h *Hub) SendUser(userID uint64, frame []byte) int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	p := h.users[userID]
-	if p == nil {
-		return 0
-	}
-	for c := range p.conns {
-		c.send(frame)
-	}
-	return len(p.conns)
-}
-
-// OnlineCount is how many users have at least one connection.
-func (h *Hub) OnlineCount() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.users)
-}
-
-// BroadcastPresence announces a user's presence change. While few users
-// are online everyone hears of it, as in the tutorial; above the limit
-// only users sharing a room with the user, or one of peers, do, so a
-// reconnect storm is not quadratic.
-func (h *Hub) BroadcastPresence(a account, rooms []string, peers []uint64, frame []byte) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	h.audienceLocked(a.ID, rooms, peers, true, func(p *presence) {
-		for c := range p.conns {
-			c.send(frame)
-		}
-	})
-}
-
-// OnlineUsers lists, by name, the online users other than the user whose
-// presence changes the user, in rooms with peers, will hear of (see
-// BroadcastPresence): whom the user sees come and go is whom the list
-// starts with.
-func (h *Hub) OnlineUsers(userID uint64, rooms []string, peers []uint64) []userRef {
-	h.mu.RLock()
-	var out []userRef
-	// Not the everyone set: the user hears of those only if they share a
-	// room or a conversation, like anyone else.
-	h.audienceLocked(userID, rooms, peers, false, func(p *presence) { out = append(out, p.ref()) })
-	h.mu.RUnlock()
-	slices.SortFunc(out, func(a, b userRef) int { return strings.Compare(a.Username, b.Username) })
-	return out
-}
-
-// audienceLocked calls fn for each online user other than userID that
-// hears of userID's presence (withEveryone) or whose presence userID
-// hears of (without). Its cost grows with the user's rooms (and
-// the everyone set, at most about presenceLimit), not with the server,
-// once more than presenceLimit users are online.
-func (h *Hub) audienceLocked(userID uint64, rooms []string, peers []uint64, withEveryone bool, fn func(*presence)) {
-	if len(h.users) <= h.presenceLimit {
-		for id, p := range h.users {
-			if id != userID {
-				fn(p)
-			}
-		}
-		return
-	}
-	seen := map[uint64]bool{userID: true}
-	visit := func(p *presence) {
-		if p == nil || seen[p.ID] {
-			return
-		}
-		seen[p.ID] = true
-		fn(p)
-	}
-	for _, r := range rooms {
-		for c := range h.rooms[r] {
-			visit(h.users[c.user.Load().ID])
-		}
-	}
-	for _, id := range peers {
-		visit(h.users[id])
-	}
-	if withEveryone {
-		for _, p := range h.everyone {
-			visit(p)
-		}
-	}
-}
-
-// UserRooms returns the rooms of an online user.
-func (h *Hub) UserRooms(userID uint64) []string {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	p := h.users[userID]
+	p := h.users[who.userID]
 	if p == nil {
 		return nil
 	}
@@ -336,6 +465,47 @@ func (h *Hub) UserRooms(userID uint64) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Typing relays a typing notice to a room's connections but the typist's.
+func (h *Hub) Typing(room string, userID uint64, frame []byte) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	h.broadcastLocked(room, frame, userID)
+}
+
+// broadcastLocked writes a frame, marshalled once, to every connection
+// subscribed to room except those of user except (0 excludes nobody),
+// and returns how many it wrote to. Its cost grows with the room, not
+// with the server.
+func (h *Hub) broadcastLocked(room string, frame []byte, except uint64) int {
+	n := 0
+	for c := range h.rooms[room] {
+		if except == 0 || c.who.Load().userID != except {
+			c.Send(frame)
+			n++
+		}
+	}
+	return n
+}
+
+// sendUserLocked writes a frame to every connection of a user.
+func (h *Hub) sendUserLocked(userID uint64, frame []byte) int {
+	p := h.users[userID]
+	if p == nil {
+		return 0
+	}
+	for c := range p.conns {
+		c.Send(frame)
+	}
+	return len(p.conns)
+}
+
+// OnlineCount is how many users have at least one connection.
+func (h *Hub) OnlineCount() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users)
 }
 
 // Online reports whether a user has at least one connection.
@@ -351,61 +521,67 @@ func (h *Hub) OnlineCounts(rooms []string) map[string]int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	out := make(map[string]int, len(rooms))
-	users := map[uint64]struct{}{}
 	for _, r := range rooms {
-		clear(users)
+		out[r] = h.onlineCountLocked(r)
+	}
+	return out
+}
+
+func (h *Hub) onlineCountLocked(room string) int {
+	users := map[uint64]struct{}{}
+	for c := range h.rooms[room] {
+		users[c.who.Load().userID] = struct{}{}
+	}
+	return len(users)
+}
+
+// sendPresenceLocked announces a user's presence change. While few users
+// are online everyone hears of it, as in the tutorial; above the limit
+// only users sharing a room with the user, or a direct conversation, do,
+// so a reconnect storm is not quadratic.
+func (h *Hub) sendPresenceLocked(p *presence, frame []byte) {
+	h.audienceLocked(p, true, func(o *presence) {
+		for c := range o.conns {
+			c.Send(frame)
+		}
+	})
+}
+
+// audienceLocked calls fn for each online user other than p that hears
+// of p's presence (withEveryone) or whose presence p hears of (without).
+// Its cost grows with the user's rooms (and the everyone set, at most
+// about presenceLimit), not with the server, once more than
+// presenceLimit users are online.
+func (h *Hub) audienceLocked(p *presence, withEveryone bool, fn func(*presence)) {
+	if len(h.users) <= h.presenceLimit {
+		for id, o := range h.users {
+			if id != p.id {
+				fn(o)
+			}
+		}
+		return
+	}
+	seen := map[uint64]bool{p.id: true}
+	visit := func(o *presence) {
+		if o == nil || seen[o.id] {
+			return
+		}
+		seen[o.id] = true
+		fn(o)
+	}
+	for r := range p.rooms {
 		for c := range h.rooms[r] {
-			users[c.user.Load().ID] = struct{}{}
-		}
-		out[r] = len(users)
-	}
-	return out
-}
-
-// ConnectionsFor returns the connections of a user that signed in with
-// the given token hash, or all of them when hash is nil.
-func (h *Hub) ConnectionsFor(userID uint64, tokenHash []byte) []*client {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	p := h.users[userID]
-	if p == nil {
-		return nil
-	}
-	var out []*client
-	for c := range p.conns {
-		if tokenHash == nil || string(c.tokenHash) == string(tokenHash) {
-			out = append(out, c)
+			visit(h.users[c.who.Load().userID])
 		}
 	}
-	return out
-}
-
-// --- melody wiring ---
-
-// newMelody configures melody for parley. Its defaults do not suit a chat
-// server: 512-byte frames, any origin, and a full send buffer silently
-// dropping messages. Each is set here on purpose.
-func newMelody(cfg Config, checkOrigin func(*http.Request) bool) *melody.Melody {
-	m := melody.New()
-	m.Config.MaxMessageSize = cfg.Limits.FrameBytes
-	m.Config.MessageBufferSize = cfg.Server.SendBuffer
-	m.Config.WriteWait = cfg.Server.WriteWait
-	m.Config.PongWait = cfg.Server.PongWait
-	m.Config.PingPeriod = cfg.Server.PongWait * 9 / 10 // must be less than PongWait
-	// Handlers of one connection run in order, so a client sees answers
-	// in the order it asked.
-	m.Config.ConcurrentMessageHandling = false
-	m.Upgrader = &websocket.Upgrader{
-		// 0 reuses the HTTP server's 4 KiB read buffer, which the
-		// connection's goroutine keeps alive anyway, instead of adding one.
-		ReadBufferSize:    0,
-		WriteBufferSize:   1024,
-		WriteBufferPool:   &sync.Pool{}, // idle connections hold no write buffer
-		EnableCompression: false,        // permessage-deflate costs memory per connection and invites compression attacks
-		CheckOrigin:       checkOrigin,
-		HandshakeTimeout:  10 * time.Second,
+	for id := range p.peers {
+		visit(h.users[id])
 	}
-	return m
+	if withEveryone {
+		for _, o := range h.everyone {
+			visit(o)
+		}
+	}
 }
 
 // sameOrAllowedOrigin is the WebSocket origin check: browsers send
@@ -432,27 +608,3 @@ func sameOrAllowedOrigin(allowed []string) func(*http.Request) bool {
 		return strings.EqualFold(u.Host, r.Host)
 	}
 }
-
-// dropClient closes a connection the server gives up on (a full send
-// buffer, abuse). It must not block: it may run inside a broadcast.
-func dropClient(c *client, code int, reason string, wg *sync.WaitGroup) {
-	if !c.dropped.CompareAndSwap(false, true) {
-		return
-	}
-	conn := c.sess.WebsocketConnection()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		// A close frame is a courtesy; a client that does not read will
-		// not get it, and the short deadline bounds the attempt. A write
-		// already blocked on the client's full socket holds the batch
-		// lock, which the deadline does not cover: closing the socket
-		// underneath is what frees it.
-		cut := time.AfterFunc(200*time.Millisecond, func() { _ = c.out.closeNow() })
-		defer cut.Stop()
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(100*time.Millisecond))
-		_ = conn.Close()
-	}()
-}
-
-func isBufferFull(err error) bool { return errors.Is(err, melody.ErrMessageBufferFull) }

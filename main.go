@@ -22,7 +22,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/olahol/melody"
+	"parley/internal/auth"
+	"parley/internal/store"
+
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -132,6 +134,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	// Listen synchronously, so a busy port is an error, not a log line.
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
+		srv.cancel()
 		srv.closeStore()
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
 	}
@@ -153,66 +156,52 @@ func displayURL(addr net.Addr, tls bool) string {
 	return scheme + net.JoinHostPort(host, port) + "/"
 }
 
-// server is the running program's state: configuration, store, hub and
-// melody, passed explicitly; there are no package-level variables.
+// server is the running program: what serve starts and stops. Frame
+// handlers do not hang off it; each group gets only what it uses (see
+// newServer).
 type server struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *Store
-	hub      *Hub
-	melody   *melody.Melody
-	hasher   *passwordHasher
-	admin    *admin
-	metrics  *metrics
-	handlers map[string]handler
-	static   fs.FS
-	proxies  []*net.IPNet
-	tls      *tls.Config // nil: plain HTTP
-	acme     *autocert.Manager
-	now      func() time.Time
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	bus     *bus
+	hub     *Hub
+	admin   *admin
+	metrics *metrics
+	frames  *dispatcher
+	uploads *uploads
+	static  fs.FS
+	proxies []*net.IPNet
+	tls     *tls.Config // nil: plain HTTP
+	acme    *autocert.Manager
+	now     func() time.Time
+	ipConns *ipCounter
 
-	// ctx is cancelled when shutdown has finished with the connections.
-	ctx    context.Context
+	// cancel stops what outlives connections (handlers' contexts, the
+	// janitor) once shutdown has finished with the connections.
 	cancel context.CancelFunc
+	conns  sync.WaitGroup // WebSocket handlers in flight
 
-	conns      sync.WaitGroup // WebSocket handlers in flight
-	background sync.WaitGroup // short-lived goroutines that close connections
+	warnedXFF    atomic.Bool // logged once: X-Forwarded-For from an untrusted peer
+	shuttingDown atomic.Bool // /readyz answers 503 once set
 
-	failedByIP   *keyedLimiter // failed sign-ins per client address
-	failedByUser *keyedLimiter // failed sign-ins per lower-cased username
-	signupsByIP  *keyedLimiter // new accounts per client address
-	roomsCreated *keyedLimiter // new rooms per user id
-	ipConns      *ipCounter
-
-	slowConsumers atomic.Int64 // connections dropped for a full send buffer
-	warnedXFF     atomic.Bool  // logged once: X-Forwarded-For from an untrusted peer
-	shuttingDown  atomic.Bool  // /readyz answers 503 once set
-
-	uploadSlots chan struct{} // uploads being received, at most maxConcurrentUploads
-
-	mu           sync.Mutex // guards clients and the addresses below
-	clients      map[*client]struct{}
-	redirectAddr string // where the HTTP-to-HTTPS redirect listens, once it does
+	mu           sync.Mutex // guards redirectAddr
+	redirectAddr string     // where the HTTP-to-HTTPS redirect listens, once it does
 }
 
 // newServer opens the store and wires everything; serve runs it.
 func newServer(cfg Config, logger *slog.Logger) (*server, error) {
+	return newServerWith(cfg, logger, auth.NewHasher(auth.DefaultArgon2(), 0), time.Now)
+}
+
+// newServerWith is newServer with a password hasher and a clock of the
+// caller's (tests use a cheap hasher and a fake clock).
+func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now func() time.Time) (*server, error) {
 	s := &server{
 		cfg:     cfg,
 		log:     logger,
-		hub:     NewHub(logger, cfg.Presence.BroadcastLimit),
-		hasher:  newPasswordHasher(defaultArgon2, 0),
 		static:  staticFiles(),
-		now:     time.Now,
-		clients: map[*client]struct{}{},
-
-		uploadSlots: make(chan struct{}, maxConcurrentUploads),
-
-		failedByIP:   newKeyedLimiter(cfg.Auth.FailedLoginsPerIP, cfg.Auth.FailedLoginWindow),
-		failedByUser: newKeyedLimiter(cfg.Auth.FailedLoginsPerUser, cfg.Auth.FailedLoginWindow),
-		signupsByIP:  newKeyedLimiter(cfg.Auth.SignupsPerIPPerHour, time.Hour),
-		roomsCreated: newKeyedLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour),
-		ipConns:      &ipCounter{max: cfg.Limits.ConnectionsPerIP, counts: map[string]int{}},
+		now:     now,
+		ipConns: &ipCounter{max: cfg.Limits.ConnectionsPerIP, counts: map[string]int{}},
 	}
 	for _, p := range cfg.Server.TrustedProxies {
 		n, _ := parseCIDROrIP(p) // validated with the config
@@ -222,33 +211,40 @@ func newServer(cfg Config, logger *slog.Logger) (*server, error) {
 	if s.tls, s.acme, err = newTLSConfig(cfg); err != nil {
 		return nil, err
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.metrics = newMetrics(s)
-	store, err := OpenStore(cfg.DB.Path, StoreOptions{
-		LockTimeout:    cfg.DB.LockTimeout,
-		HistoryPerRoom: cfg.History.PerRoom,
-		OnCommit:       s.deliver,
-		ObserveCommit:  s.metrics.observeCommit,
-		Logger:         logger,
-	})
+	st, log, err := openStore(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	s.store = store
-	s.admin = &admin{store: store, hasher: s.hasher, now: s.now, publicURL: publicURL(cfg),
-		resetTTL: cfg.Auth.ResetTTL, signOut: s.signOutAll}
-	s.handlers = s.messageHandlers()
-	s.melody = newMelody(cfg, sameOrAllowedOrigin(cfg.Server.AllowedOrigins))
-	s.wireMelody()
-	if n, err := store.PurgeExpiredTokens(s.now()); err != nil {
-		logger.Warn("purge expired sign-in tokens", "err", err)
-	} else if n > 0 {
-		logger.Info("purged expired sign-in tokens", "count", n)
-	}
+	s.store = st
+	s.metrics = newMetrics()
+	s.hub = NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer, WriteWait: cfg.Server.WriteWait,
+		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit,
+		CheckOrigin: sameOrAllowedOrigin(cfg.Server.AllowedOrigins)}, logger, s.metrics)
+	s.metrics.watch(s.hub, st)
+	s.bus = newBus(log, s.hub, s.metrics, logger, now)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+
+	d := deps{store: st, bus: s.bus, hub: s.hub, now: now, log: logger, metrics: s.metrics}
+	links := linkBase{publicURL: cfg.Server.PublicURL, fallback: publicURL(cfg), tls: s.tls != nil}
+	s.frames = &dispatcher{hub: s.hub, limits: cfg.Limits, log: logger, metrics: s.metrics, ctx: ctx,
+		table: frameTable(
+			&authHandlers{deps: d, cfg: cfg.Auth, hasher: hasher, links: links,
+				failedByIP:   auth.NewLimiter(cfg.Auth.FailedLoginsPerIP, cfg.Auth.FailedLoginWindow),
+				failedByUser: auth.NewLimiter(cfg.Auth.FailedLoginsPerUser, cfg.Auth.FailedLoginWindow),
+				signupsByIP:  auth.NewLimiter(cfg.Auth.SignupsPerIPPerHour, time.Hour)},
+			&roomHandlers{deps: d, limits: cfg.Limits, onJoin: cfg.History.OnJoin,
+				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
+			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom},
+			&moderationHandlers{deps: d})}
+	s.uploads = &uploads{cfg: cfg.Uploads, store: st, bus: s.bus, now: now, log: logger, slots: make(chan struct{}, maxConcurrentUploads)}
+	s.admin = &admin{store: st, bus: s.bus, hasher: hasher, publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return s, nil
 }
 
+// closeStore applies what is queued and closes the database.
 func (s *server) closeStore() {
+	s.bus.Close()
 	if err := s.store.Close(); err != nil {
 		s.log.Error("close store", "err", err)
 	}
@@ -256,7 +252,7 @@ func (s *server) closeStore() {
 
 // serve answers on ln until ctx is cancelled, then shuts down: stop
 // accepting, close every connection with 1001, let in-flight handlers and
-// commits finish, close the store. Beside ln it runs the HTTP-to-HTTPS
+// commands finish, close the store. Beside ln it runs the HTTP-to-HTTPS
 // redirect (with TLS), the admin socket, and the retention janitor;
 // onReady runs once all of them listen.
 func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) error {
@@ -274,6 +270,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) err
 			rln, err := net.Listen("tcp", s.cfg.TLS.RedirectAddr)
 			if err != nil {
 				ln.Close()
+				s.cancel()
 				s.closeStore()
 				return fmt.Errorf("listen for the HTTP-to-HTTPS redirect on %s: %w", s.cfg.TLS.RedirectAddr, err)
 			}
@@ -295,8 +292,9 @@ func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) err
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
+	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	janitorDone := make(chan struct{})
-	go func() { defer close(janitorDone); s.janitor(s.ctx) }()
+	go func() { defer close(janitorDone); s.janitor(janitorCtx) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "db", s.cfg.DB.Path, "tls", s.tls != nil)
 	if onReady != nil {
 		onReady()
@@ -317,7 +315,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) err
 			s.log.Warn("http shutdown", "err", shutErr)
 		}
 	}
-	_ = s.melody.CloseWithMsg(melody.FormatCloseMessage(melody.CloseGoingAway, "server shutting down"))
+	s.hub.Close()
 
 	done := make(chan struct{})
 	go func() { s.conns.Wait(); close(done) }()
@@ -325,16 +323,13 @@ func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) err
 	case <-done:
 	case <-deadline.Done():
 		// Clients that do not read never see the close frame; cut them off.
-		s.mu.Lock()
-		for c := range s.clients {
-			_ = c.out.closeNow() // one by one: none may wait on its socket
-		}
-		s.mu.Unlock()
+		s.hub.CutOff()
 		<-done
 	}
-	s.background.Wait()
-	s.cancel()
+	s.hub.Wait()
+	stopJanitor()
 	<-janitorDone
+	s.cancel()
 	s.closeStore()
 	s.log.Info("stopped")
 	return err
@@ -351,27 +346,19 @@ func (s *server) serveAux(srv *http.Server, ln net.Listener, name string) {
 // old messages are deleted.
 const janitorInterval = time.Minute
 
-// janitor deletes what has expired, in short transactions, until ctx ends.
+// janitor deletes what has expired, through commands like every other
+// change, until ctx ends.
 func (s *server) janitor(ctx context.Context) {
 	tick := time.NewTicker(janitorInterval)
 	defer tick.Stop()
-	lastPurge := s.now()
+	var lastExpire time.Time // at start, and hourly after
 	for {
 		if s.cfg.History.MaxAge > 0 {
 			s.deleteOldMessages(ctx, s.now().Add(-s.cfg.History.MaxAge))
 		}
-		if s.now().Sub(lastPurge) >= time.Hour {
-			lastPurge = s.now()
-			if n, err := s.store.PurgeExpiredTokens(lastPurge); err != nil {
-				s.log.Warn("purge expired tokens", "err", err)
-			} else if n > 0 {
-				s.log.Info("purged expired tokens", "count", n)
-			}
-			if n, err := s.store.PurgeUnattachedFiles(lastPurge); err != nil {
-				s.log.Warn("purge unattached uploads", "err", err)
-			} else if n > 0 {
-				s.log.Info("purged uploads no message used", "count", n)
-			}
+		if s.now().Sub(lastExpire) >= time.Hour {
+			lastExpire = s.now()
+			s.expire(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -381,41 +368,35 @@ func (s *server) janitor(ctx context.Context) {
 	}
 }
 
-// retentionBatch is how many old messages one transaction deletes; small
+// expire deletes expired tokens, reset links and unattached uploads.
+func (s *server) expire(ctx context.Context) {
+	out, err := s.bus.Do(ctx, "", store.Expire{})
+	if err != nil {
+		s.log.Warn("delete expired tokens and uploads", "err", err)
+	} else if out.Count > 0 {
+		s.log.Info("deleted expired tokens, reset links and unattached uploads", "count", out.Count)
+	}
+}
+
+// retentionBatch is how many old messages one command deletes; small
 // enough that message commits waiting behind it are not held up.
 const retentionBatch = 500
 
 func (s *server) deleteOldMessages(ctx context.Context, cutoff time.Time) {
 	total := 0
 	for ctx.Err() == nil {
-		n, err := s.store.DeleteOlderThan(cutoff, retentionBatch)
+		out, err := s.bus.Do(ctx, "", store.TrimOlderThan{Cutoff: cutoff, Limit: retentionBatch})
 		if err != nil {
 			s.log.Warn("delete old messages", "err", err)
 			return
 		}
-		total += n
-		if n < retentionBatch {
+		total += out.Count
+		if out.Count < retentionBatch {
 			break
 		}
 	}
 	if total > 0 {
 		s.log.Info("deleted messages past history.max_age", "count", total, "max_age", s.cfg.History.MaxAge)
-	}
-}
-
-func (s *server) connectionCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.clients)
-}
-
-func (s *server) trackClient(c *client, add bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if add {
-		s.clients[c] = struct{}{}
-	} else {
-		delete(s.clients, c)
 	}
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"parley/internal/store"
+
 	"context"
 	"errors"
 	"path/filepath"
@@ -101,10 +103,10 @@ func TestRun_ServesAndShutsDownGracefully(t *testing.T) {
 	}
 
 	// The database was closed cleanly and holds the message.
-	s := mustOpenStore(t, db, StoreOptions{})
-	msgs, _, err := s.RoomHistory("room", 0, 10)
-	if err != nil || len(msgs) != 1 || msgs[0].Content != "last words" {
-		t.Fatalf("history after shutdown: %v %v", msgs, err)
+	s := openOffline(t, db)
+	p, err := s.st.History(store.RoomConv("room"), 0, 10)
+	if err != nil || len(p.Messages) != 1 || p.Messages[0].Content != "last words" {
+		t.Fatalf("history after shutdown: %v %v", p.Messages, err)
 	}
 }
 

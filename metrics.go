@@ -3,7 +3,8 @@ package main
 import (
 	"net"
 	"net/http"
-	"time"
+
+	"parley/internal/store"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,7 +24,9 @@ type metrics struct {
 	commitErrors  prometheus.Counter
 }
 
-func newMetrics(s *server) *metrics {
+// newMetrics makes the counters; watch adds the gauges that read a
+// running server.
+func newMetrics() *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -39,15 +42,15 @@ func newMetrics(s *server) *metrics {
 			Name: "parley_rate_limited_total", Help: "Requests refused with rate_limited, by limit.",
 		}, []string{"limit"}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "parley_store_commit_seconds", Help: "Time to commit one batch of messages, fsync included.",
+			Name: "parley_store_commit_seconds", Help: "Time to commit one batch of commands, fsync included.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100µs .. ~3.3s
 		}),
 		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "parley_store_commit_batch_messages", Help: "Messages per group commit.",
+			Name: "parley_store_commit_batch_messages", Help: "Commands per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11), // 1 .. 1024
 		}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "parley_store_commit_errors_total", Help: "Message commits that failed (disk full, I/O errors).",
+			Name: "parley_store_commit_errors_total", Help: "Commits that failed (disk full, I/O errors).",
 		}),
 	}
 	for _, kind := range []string{"room", "direct"} {
@@ -62,31 +65,45 @@ func newMetrics(s *server) *metrics {
 		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": goVersion},
 	})
 	build.Set(1)
-	gauge := func(name, help string, f func() float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
-	}
 	m.registry.MustRegister(
 		build, m.messages, m.deliveries, m.slowConsumers, m.rateLimited, m.commitSeconds, m.commitBatch, m.commitErrors,
-		gauge("parley_connections", "Open WebSocket connections.", func() float64 { return float64(s.connectionCount()) }),
-		gauge("parley_users_online", "Signed-in users with at least one connection.", func() float64 { return float64(s.hub.OnlineCount()) }),
-		gauge("parley_rooms", "Rooms in the database.", func() float64 { return float64(s.store.RoomCount()) }),
-		gauge("parley_db_size_bytes", "Size of the database file.", func() float64 { return float64(s.store.Size()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
 }
 
-// observeCommit is the store's commit hook.
-func (m *metrics) observeCommit(batch []Message, took time.Duration, err error) {
-	if err != nil {
+// watch registers the gauges that read the server's hub and store.
+func (m *metrics) watch(hub *Hub, st *store.Store) {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	m.registry.MustRegister(
+		gauge("parley_connections", "Open WebSocket connections.", func() float64 { return float64(hub.Count()) }),
+		gauge("parley_users_online", "Signed-in users with at least one connection.", func() float64 { return float64(hub.OnlineCount()) }),
+		gauge("parley_rooms", "Rooms in the database.", func() float64 { return float64(st.RoomCount()) }),
+		gauge("parley_db_size_bytes", "Size of the database file.", func() float64 { return float64(st.Size()) }),
+	)
+}
+
+// observeBatch records one applied batch. The bus calls it before the
+// batch's events are delivered, so a client that sees its acknowledgement
+// sees the counters already moved.
+func (m *metrics) observeBatch(b store.Batch) {
+	if b.Err != nil {
 		m.commitErrors.Inc()
 		return
 	}
-	m.commitSeconds.Observe(took.Seconds())
-	m.commitBatch.Observe(float64(len(batch)))
-	for _, msg := range batch {
-		if msg.IsDirect() {
+	m.commitSeconds.Observe(b.Took.Seconds())
+	m.commitBatch.Observe(float64(len(b.Applied)))
+	for _, ap := range b.Applied {
+		if ap.Outcome.Err != nil {
+			continue
+		}
+		if _, ok := ap.Env.Cmd.(store.PostMessage); !ok {
+			continue
+		}
+		if ap.Outcome.Message.IsDirect() {
 			m.messages.WithLabelValues("direct").Inc()
 		} else {
 			m.messages.WithLabelValues("room").Inc()

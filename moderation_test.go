@@ -12,14 +12,11 @@ import (
 // say everything a client needs, and that a server-wide ban can be lifted
 // from the command line.
 
-// dupWait is how long a test waits for a duplicate frame that must not come.
-const dupWait = 150 * time.Millisecond
-
 // once waits for a frame of type typ and fails if a second one follows.
 func (c *wsClient) once(typ string) Frame {
 	c.t.Helper()
 	f := c.await(typ)
-	c.none(dupWait, typ)
+	c.none(typ)
 	return f
 }
 
@@ -93,11 +90,11 @@ func TestModeration_EventsOnce(t *testing.T) {
 		for _, c := range []*wsClient{member, phone} {
 			c.await(event)
 			c.expect("left")
-			c.none(dupWait, event)
+			c.none(event)
 		}
 		mod.once(event)   // the actor, in the room
 		owner.once(event) // the rest of the room
-		outsider.none(dupWait, event)
+		outsider.none(event)
 	}
 
 	removed("kick", "kicked")
@@ -110,7 +107,7 @@ func TestModeration_EventsOnce(t *testing.T) {
 	for _, c := range []*wsClient{owner, mod, member, phone} {
 		c.once("unbanned")
 	}
-	outsider.none(dupWait, "unbanned")
+	outsider.none("unbanned")
 
 	// An admin acting from outside the room hears the event too, once.
 	rejoin()
@@ -118,7 +115,7 @@ func TestModeration_EventsOnce(t *testing.T) {
 	outsider.once("kicked")
 	member.await("kicked")
 	member.expect("left")
-	member.none(dupWait, "kicked")
+	member.none("kicked")
 	rejoin()
 	outsider.send("ban", map[string]string{"roomId": "club", "userId": memberA.UserID})
 	outsider.once("banned")
@@ -150,7 +147,7 @@ func TestModeration_EventsOnce(t *testing.T) {
 	mod.send("ban", map[string]string{"roomId": "club", "userId": memberA.UserID})
 	for _, c := range []*wsClient{member, phone} {
 		c.await("banned")
-		c.none(dupWait, "banned", "left")
+		c.none("banned", "left")
 	}
 	owner.once("banned")
 }
@@ -185,17 +182,11 @@ func TestModeration_ServerWideBanNamesRooms(t *testing.T) {
 	// The admin is in both rooms: one copy for each, and the server-wide
 	// acknowledgement.
 	var rooms []string
-	deadline := time.After(dupWait * 2)
-	for waiting := true; waiting; {
-		select {
-		case f := <-admin.frames:
-			if f.Type == "banned" {
-				got = moderationEvent{}
-				decodeInto(t, f, &got)
-				rooms = append(rooms, got.RoomID)
-			}
-		case <-deadline:
-			waiting = false
+	for _, f := range admin.sync() {
+		if f.Type == "banned" {
+			got = moderationEvent{}
+			decodeInto(t, f, &got)
+			rooms = append(rooms, got.RoomID)
 		}
 	}
 	slices.Sort(rooms)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"parley/internal/store"
+
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -216,7 +218,7 @@ func TestCLI_BackupUnderLoad(t *testing.T) {
 		t.Fatal("nothing was acknowledged before the backup; the test proved nothing")
 	}
 
-	if err := checkDatabaseFile(backup); err != nil {
+	if err := store.CheckFile(backup); err != nil {
 		t.Fatalf("backup does not check out: %v", err)
 	}
 	// Restore into a fresh directory and serve from it.
@@ -279,7 +281,7 @@ func TestCLI_BackupAndRestoreOffline(t *testing.T) {
 		t.Fatalf("after restore: %s", list)
 	}
 	kept, _ := filepath.Glob(db + ".before-restore-*")
-	if len(kept) != 1 || checkDatabaseFile(kept[0]) != nil {
+	if len(kept) != 1 || store.CheckFile(kept[0]) != nil {
 		t.Fatalf("kept database: %v", kept)
 	}
 }
@@ -293,7 +295,7 @@ func TestCLI_RestoreRefusesDatabaseInUse(t *testing.T) {
 	}
 	// Without the socket, the lock still says no.
 	os.Remove(adminSocketPath(ts.cfg.DB.Path))
-	if _, err := cli(t, "", "restore", "-db", ts.cfg.DB.Path, backup); !errors.Is(err, ErrDatabaseInUse) {
+	if _, err := cli(t, "", "restore", "-db", ts.cfg.DB.Path, backup); !errors.Is(err, store.ErrDatabaseInUse) {
 		t.Fatalf("restore over a locked database: %v", err)
 	}
 }
@@ -561,7 +563,7 @@ func TestMigration_FromV1(t *testing.T) {
 	waitForLog(t, ts, "migrated the database")
 
 	backup := db + ".schema-v1.bak"
-	if err := checkDatabaseFile(backup); err != nil {
+	if err := store.CheckFile(backup); err != nil {
 		t.Fatalf("pre-migration backup %s: %v", backup, err)
 	}
 	alice := dial(t, ts.WSURL())
@@ -588,38 +590,36 @@ func TestMigration_FromV1(t *testing.T) {
 	var schema string
 	indexed := 0
 	bdb.View(func(tx *bolt.Tx) error {
-		schema = string(tx.Bucket(bucketMeta).Get(keySchema))
-		return tx.Bucket(bucketUserTokens).ForEachBucket(func(k []byte) error {
-			indexed += tx.Bucket(bucketUserTokens).Bucket(k).Stats().KeyN
+		schema = string(tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		return tx.Bucket([]byte("userTokens")).ForEachBucket(func(k []byte) error {
+			indexed += tx.Bucket([]byte("userTokens")).Bucket(k).Stats().KeyN
 			return nil
 		})
 	})
 	bdb.Close()
-	if schema != fmt.Sprint(schemaVersion) || indexed != 5 { // 3 from v1, 2 sign-ins here
-		t.Fatalf("schema %s, %d tokens indexed; want %d and 5", schema, indexed, schemaVersion)
+	if schema != fmt.Sprint(store.SchemaVersion) || indexed != 5 { // 3 from v1, 2 sign-ins here
+		t.Fatalf("schema %s, %d tokens indexed; want %d and 5", schema, indexed, store.SchemaVersion)
 	}
 }
 
 func TestRetention_MaxAge(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "parley.db")
-	s := mustOpenStore(t, db, StoreOptions{})
-	if _, err := s.JoinRoom("old", Member{UserID: 1, Name: "u"}, time.Now(), JoinLimits{}); err != nil {
-		t.Fatal(err)
-	}
+	s := openOffline(t, db)
+	u := s.user("u")
+	s.must(store.JoinRoom{RoomID: "old", UserID: u, AllowCreate: true})
 	now := time.Now()
 	for i := 0; i < 1200; i++ {
 		age := 48 * time.Hour
 		if i >= 1100 {
 			age = time.Minute
 		}
-		if _, err := s.AppendMessage(context.Background(), Message{RoomID: "old", SenderID: 1, SenderName: "u",
-			Content: fmt.Sprint(i), Time: now.Add(-age)}); err != nil {
-			t.Fatal(err)
-		}
+		s.at(now.Add(-age))
+		s.must(store.PostMessage{RoomID: "old", SenderID: u, Content: fmt.Sprint(i)})
 	}
-	if n, err := s.DeleteOlderThan(now.Add(-24*time.Hour), 500); err != nil || n != 500 {
-		t.Fatalf("first batch: %d %v", n, err)
+	s.at(now)
+	if n := s.must(store.TrimOlderThan{Cutoff: now.Add(-24 * time.Hour), Limit: 500}).Count; n != 500 {
+		t.Fatalf("first batch: %d", n)
 	}
 	s.Close()
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"parley/internal/store"
 )
 
 // Frame is the envelope of every WebSocket message in both directions,
@@ -25,6 +27,7 @@ const (
 	codeUnauthenticated      = "unauthenticated"
 	codeAlreadyAuthenticated = "already_authenticated"
 	codeAuthFailed           = "auth_failed"
+	codeUsernameTaken        = "username_taken"
 	codeInvalidUsername      = "invalid_username"
 	codeInvalidPassword      = "invalid_password"
 	codeRegistrationClosed   = "registration_closed"
@@ -76,6 +79,9 @@ type authData struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Token    string `json:"token"`
+	// Create: false only signs in to an existing account, true only
+	// creates one; absent does either, as in the tutorial.
+	Create *bool `json:"create"`
 }
 
 type changePasswordData struct {
@@ -268,7 +274,10 @@ type joinedData struct {
 	LastRead string         `json:"lastRead,omitempty"`
 	History  []messageFrame `json:"history"`
 	HasMore  bool           `json:"hasMore"`
-	Users    []memberInfo   `json:"users"`
+	// Trimmed: the start of the history was reached, but the room began
+	// earlier and the server no longer keeps its first messages.
+	Trimmed bool         `json:"trimmed,omitempty"`
+	Users   []memberInfo `json:"users"`
 }
 
 type roomUserData struct {
@@ -292,6 +301,8 @@ type historyOutData struct {
 	HasMore    bool           `json:"hasMore"`
 	// With around or after: whether newer messages follow the page.
 	HasNewer bool `json:"hasNewer,omitempty"`
+	// Trimmed: see joinedData.
+	Trimmed bool `json:"trimmed,omitempty"`
 }
 
 type roomsData struct {
@@ -482,7 +493,7 @@ func decodeData(f Frame, v any) *protoError {
 // Name rules. Usernames and room ids share one alphabet so they are safe
 // in URLs, logs and bbolt keys.
 const (
-	maxUsernameLen    = 32
+	maxUsernameLen    = store.MaxUsernameLen
 	maxRoomIDLen      = 64
 	minPasswordLen    = 8
 	maxPasswordBytes  = 1024 // argon2id takes any length; this only bounds work per attempt
@@ -549,6 +560,34 @@ func checkClientMsgID(id string) *protoError {
 	for _, r := range id {
 		if unicode.IsControl(r) {
 			return errorf(codeBadRequest, "clientMsgId contains control characters")
+		}
+	}
+	return nil
+}
+
+func checkTopic(topic string) *protoError {
+	if n := utf8.RuneCountInString(topic); n > maxTopicChars {
+		return errorf(codeBadRequest, "A topic is at most %d characters; this one is %d", maxTopicChars, n)
+	}
+	for _, r := range topic {
+		if unicode.IsControl(r) {
+			return errorf(codeBadRequest, "A topic is one line without control characters")
+		}
+	}
+	return nil
+}
+
+// maxEmojiBytes bounds one reaction; an emoji with modifiers and joiners
+// stays well within it.
+const maxEmojiBytes = 32
+
+func checkEmoji(e string) *protoError {
+	if e == "" || len(e) > maxEmojiBytes {
+		return errorf(codeInvalidEmoji, "A reaction is one emoji")
+	}
+	for _, r := range e {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || r == utf8.RuneError || (r < 0x80 && !unicode.IsDigit(r) && r != '#' && r != '*') {
+			return errorf(codeInvalidEmoji, "A reaction is one emoji")
 		}
 	}
 	return nil

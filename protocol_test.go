@@ -71,7 +71,7 @@ func TestTutorialClient(t *testing.T) {
 	if ty.Username != "jane" || !ty.IsTyping {
 		t.Fatalf("typing = %+v", ty)
 	}
-	jane.quiet(100 * time.Millisecond) // typing is not echoed to its sender
+	jane.quiet() // typing is not echoed to its sender
 
 	// Private messages address the userId from onlineUsers.
 	var target string
@@ -253,10 +253,11 @@ func TestPresence(t *testing.T) {
 	decodeUserRef(t, watcher.expect("userOnline"), "henry")
 	tab2 := dial(t, ts.WSURL())
 	tab2.auth("henry", "henry-password")
-	watcher.quiet(150 * time.Millisecond) // a second tab is not a new arrival
+	watcher.quiet() // a second tab is not a new arrival
 
 	tab1.conn.Close()
-	watcher.quiet(150 * time.Millisecond) // henry is still online in tab2
+	waitFor(t, "the server to see tab1 close", func() bool { return ts.srv.hub.Count() == 2 })
+	watcher.quiet() // henry is still online in tab2
 	tab2.conn.Close()
 	decodeUserRef(t, watcher.expect("userOffline"), "henry")
 }
@@ -318,14 +319,14 @@ func TestPresenceAboveBroadcastLimit(t *testing.T) {
 		t.Fatalf("dave's onlineUsers = %s, want alice,dave", names(da))
 	}
 	hears(alice, "userOnline", "dave")
-	carol.none(150*time.Millisecond, "userOnline", "userOffline")
+	carol.none("userOnline", "userOffline")
 
 	// carol leaves: alice and bob, who listed her, hear it; dave, who did
 	// not, does not.
 	carol.conn.Close()
 	hears(alice, "userOffline", "carol")
 	hears(bob, "userOffline", "carol")
-	dave.none(150*time.Millisecond, "userOffline")
+	dave.none("userOffline")
 
 	// A direct conversation also makes two people each other's audience.
 	dave.send("private", map[string]string{"targetUsername": "bob", "content": "hi bob"})
@@ -364,7 +365,7 @@ func TestMembership(t *testing.T) {
 		t.Fatalf("second tab's rooms = %+v", a2.Rooms)
 	}
 	jack2.join("plants")
-	ivy.quiet(150 * time.Millisecond)
+	ivy.quiet()
 
 	// Every connection of a member gets room traffic, without joining.
 	ivy.send("chat", map[string]string{"roomId": "plants", "content": "water them"})
@@ -411,8 +412,8 @@ func TestMembership(t *testing.T) {
 	ivy.await("userLeft")
 	ivy.send("chat", map[string]string{"roomId": "plants", "content": "gone?"})
 	ivy.await("message")
-	back.quiet(150 * time.Millisecond)
-	extra.quiet(0)
+	back.quiet()
+	extra.quiet()
 	back.send("leave", map[string]string{"roomId": "plants"})
 	back.expectError(codeNotMember)
 	back.send("typing", map[string]any{"roomId": "plants", "isTyping": true})
@@ -473,7 +474,7 @@ func TestChat(t *testing.T) {
 		a.send("chat", map[string]any{"roomId": "bad room!", "content": "x"})
 		a.expectError(codeInvalidRoom)
 		b.await("message") // only the valid one reached the room
-		b.quiet(100 * time.Millisecond)
+		b.quiet()
 	})
 }
 
@@ -581,7 +582,7 @@ func TestDirectMessages(t *testing.T) {
 			t.Fatalf("unread = %+v", a.Unread)
 		}
 		q3.send("read", map[string]string{"withUserId": pa.UserID, "messageId": sent.ID})
-		q3.quiet(100 * time.Millisecond)
+		q3.quiet()
 		a := dial(t, ts.WSURL()).auth("quinn", "quinn-password")
 		if len(a.Unread) != 0 {
 			t.Fatalf("unread after read = %+v", a.Unread)
@@ -623,7 +624,7 @@ func TestDirectMessages(t *testing.T) {
 		if len(h.Messages) != 0 {
 			t.Fatalf("rosa reads peter's conversation with quinn: %+v", h.Messages)
 		}
-		r.quiet(100 * time.Millisecond)
+		r.quiet()
 	})
 }
 

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"parley/internal/auth"
+	"parley/internal/store"
+
 	"context"
 	"encoding/base64"
 	"errors"
@@ -189,12 +192,8 @@ func TestSecurity_LoginTimingHidesUsers(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.Auth.Registration = "closed"
 	cfg.Auth.FailedLoginsPerIP, cfg.Auth.FailedLoginsPerUser = 0, 0
-	ts := startServer(t, &cfg)
-	hash, err := ts.srv.hasher.Hash(context.Background(), "known-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ts.srv.store.CreateUser("known", hash, time.Now()); err != nil {
+	ts := startServerArgon2(t, &cfg)
+	if _, err := ts.srv.admin.AddUser(context.Background(), "known", "known-password"); err != nil {
 		t.Fatal(err)
 	}
 	c := dial(t, ts.WSURL())
@@ -213,20 +212,6 @@ func TestSecurity_LoginTimingHidesUsers(t *testing.T) {
 	t.Logf("median rejection: known user %s, unknown user %s", known, unknown)
 	if unknown < known/3 || known < unknown/3 {
 		t.Fatalf("rejection times differ too much: known user %s, unknown user %s", known, unknown)
-	}
-}
-
-func TestSecurity_HashingConcurrencyCap(t *testing.T) {
-	h := newPasswordHasher(argon2Params{Memory: 1024, Time: 1, Threads: 1}, 1)
-	h.slots <- struct{}{} // one hash in progress fills the only slot
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := h.Hash(ctx, "password"); !errors.Is(err, errHashBusy) {
-		t.Fatalf("hash with the slot taken: %v, want errHashBusy", err)
-	}
-	<-h.slots
-	if _, err := h.Hash(context.Background(), "password"); err != nil {
-		t.Fatalf("hash with the slot free: %v", err)
 	}
 }
 
@@ -251,11 +236,11 @@ func TestSecurity_Tokens(t *testing.T) {
 	defer db.Close()
 	found := false
 	err = db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
+		return tx.Bucket([]byte("tokens")).ForEach(func(k, v []byte) error {
 			if strings.Contains(string(k)+string(v), a.Token) {
 				return fmt.Errorf("token stored in clear")
 			}
-			found = found || string(k) == string(hashToken(a.Token))
+			found = found || string(k) == string(auth.HashToken(a.Token))
 			return nil
 		})
 	})
@@ -348,7 +333,7 @@ func TestSecurity_Authorization(t *testing.T) {
 	if len(h.Messages) != 0 {
 		t.Fatalf("mallory read %d messages of someone else's conversation", len(h.Messages))
 	}
-	owner.none(100*time.Millisecond, "message", "typing", "userLeft")
+	owner.none("message", "typing", "userLeft")
 }
 
 func TestSecurity_ConnectionsPerIP(t *testing.T) {
@@ -495,7 +480,7 @@ func TestSecurity_DeadPeer(t *testing.T) {
 
 func TestSecurity_HandlerPanic(t *testing.T) {
 	ts := startServerWith(t, nil, func(s *server) {
-		s.handlers["boom"] = handler{auth: true, fn: func(_ context.Context, _ *client, f Frame) error {
+		s.frames.table["boom"] = handler{auth: true, fn: func(_ context.Context, _ *session, f Frame) error {
 			fields := strings.Split(f.Type, ":")
 			_ = fields[2] // a bug: an index the input does not have
 			return nil
@@ -522,16 +507,13 @@ func TestSecurity_HandlerPanic(t *testing.T) {
 func TestSecurity_DamagedDatabase(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.db")
-	s := mustOpenStore(t, good, StoreOptions{HistoryPerRoom: 0})
-	if _, err := s.JoinRoom("room", Member{UserID: 1, Name: "a"}, time.Now(), JoinLimits{}); err != nil {
-		t.Fatal(err)
-	}
+	s := openOffline(t, good)
+	a := s.must(store.CreateUser{Name: "a", PasswordHash: "unused"}).User.ID
+	s.must(store.JoinRoom{RoomID: "room", UserID: a, AllowCreate: true})
 	for i := 0; i < 2000; i++ {
-		if _, err := s.AppendMessage(context.Background(), Message{RoomID: "room", SenderID: 1, Content: strings.Repeat("m", 100), Time: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
+		s.must(store.PostMessage{RoomID: "room", SenderID: a, Content: strings.Repeat("m", 100)})
 	}
-	used := int(s.Size()) // bbolt grows the file ahead of use; cut into the used part
+	used := int(s.st.Size()) // bbolt grows the file ahead of use; cut into the used part
 	s.Close()
 	data, err := os.ReadFile(good)
 	if err != nil {
@@ -561,8 +543,8 @@ func TestSecurity_DamagedDatabase(t *testing.T) {
 			if err := os.WriteFile(path, content, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := OpenStore(path, StoreOptions{})
-			if err == nil || !errors.Is(err, ErrNotParleyDB) {
+			_, err := store.Open(path, store.Options{})
+			if err == nil || !errors.Is(err, store.ErrNotParleyDB) {
 				t.Fatalf("open %s: %v, want a refusal", name, err)
 			}
 			t.Logf("%s: %v", name, err)

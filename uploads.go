@@ -1,15 +1,22 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"path"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
+
+	"parley/internal/auth"
+	"parley/internal/store"
 )
 
 // Uploads: files and images go over HTTP, not the WebSocket, then a chat
@@ -81,27 +88,37 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	json.NewEncoder(w).Encode(errorData{Code: code, Message: msg})
 }
 
+// uploads serves POST /upload and GET /files/.
+type uploads struct {
+	cfg   UploadsConfig
+	store *store.Store
+	bus   *bus
+	now   func() time.Time
+	log   *slog.Logger
+	slots chan struct{} // uploads being received, at most maxConcurrentUploads
+}
+
 // handleUpload stores a file sent as the request body, for the user whose
 // sign-in token is in "Authorization: Bearer TOKEN". The file name comes
 // from the name query parameter.
-func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
+func (s *uploads) handleUpload(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		writeJSONError(w, http.StatusUnauthorized, codeUnauthenticated, "Send your sign-in token as Authorization: Bearer TOKEN")
 		return
 	}
-	user, _, err := s.store.TokenUser(hashToken(token), s.now())
+	user, _, err := s.store.TokenUser(auth.HashToken(token), s.now())
 	if err != nil {
 		writeJSONError(w, http.StatusUnauthorized, codeAuthFailed, "Session expired or signed out; sign in again")
 		return
 	}
 	select {
-	case s.uploadSlots <- struct{}{}:
-		defer func() { <-s.uploadSlots }()
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
 	case <-r.Context().Done():
 		return
 	}
-	limit := s.cfg.Uploads.MaxBytes
+	limit := s.cfg.MaxBytes
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	switch {
@@ -116,15 +133,21 @@ func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := cleanFileName(r.URL.Query().Get("name"))
-	f, err := s.store.PutFile(user.ID, name, servedType(http.DetectContentType(data)), data, s.now(),
-		UploadQuota{PerUser: s.cfg.Uploads.UserQuotaBytes, Total: s.cfg.Uploads.TotalBytes})
+	id := make([]byte, 16)
+	rand.Read(id) // 128 bits: the id is also the capability to fetch the file
+	out, err := s.bus.Do(r.Context(), "", store.PutFile{FileID: hex.EncodeToString(id), Owner: user.ID, Name: name,
+		ContentType: servedType(http.DetectContentType(data)), Data: data,
+		Quota: store.UploadQuota{PerUser: s.cfg.UserQuotaBytes, Total: s.cfg.TotalBytes}})
+	f := out.File
 	switch {
-	case errors.Is(err, ErrQuotaExceeded):
+	case errors.Is(err, store.ErrQuotaExceeded):
 		writeJSONError(w, http.StatusRequestEntityTooLarge, codeLimitReached,
-			"No room for this file: your uploads may total "+formatBytes(s.cfg.Uploads.UserQuotaBytes)+", and the server's are capped too")
+			"No room for this file: your uploads may total "+formatBytes(s.cfg.UserQuotaBytes)+", and the server's are capped too")
 		return
 	case err != nil:
-		s.log.Error("store upload", "user", user.Name, "err", err)
+		if !isStoreDown(err) {
+			s.log.Error("store upload", "user", user.Name, "err", err)
+		}
 		writeJSONError(w, http.StatusServiceUnavailable, codeStoreUnavailable, "The server could not save this; try again")
 		return
 	}
@@ -137,7 +160,7 @@ func (s *server) handleUpload(w http.ResponseWriter, r *http.Request) {
 // handleFile serves an uploaded file so that it can never run in the
 // page's origin: a fixed safe type, nosniff, a sandboxing CSP, and
 // "attachment" for everything but raster images and plain text.
-func (s *server) handleFile(w http.ResponseWriter, r *http.Request) {
+func (s *uploads) handleFile(w http.ResponseWriter, r *http.Request) {
 	f, err := s.store.File(r.PathValue("id"))
 	if err != nil {
 		http.NotFound(w, r)

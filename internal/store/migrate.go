@@ -1,4 +1,4 @@
-package main
+package store
 
 import (
 	"encoding/json"
@@ -15,7 +15,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV2ToV3,
 }
 
-// migrate brings a database at version from up to schemaVersion, one
+// migrate brings a database at version from up to SchemaVersion, one
 // version per transaction, after copying it beside itself so an upgrade can
 // always be undone by putting the copy back.
 func (s *Store) migrate(path string, from int) error {
@@ -23,8 +23,8 @@ func (s *Store) migrate(path string, from int) error {
 	if err := s.db.View(func(tx *bolt.Tx) error { return tx.CopyFile(backup, 0o600) }); err != nil {
 		return fmt.Errorf("back up before migrating: write %s: %w", backup, err)
 	}
-	s.log.Info("backed up the database before migrating", "backup", backup, "from", from, "to", schemaVersion)
-	for v := from; v < schemaVersion; v++ {
+	s.log.Info("backed up the database before migrating", "backup", backup, "from", from, "to", SchemaVersion)
+	for v := from; v < SchemaVersion; v++ {
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			if err := migrations[v-1](tx); err != nil {
 				return err

@@ -1,4 +1,6 @@
-package main
+// Package auth hashes passwords, makes sign-in tokens and limits how often
+// a key (an address, an account) may try something.
+package auth
 
 import (
 	"context"
@@ -14,16 +16,17 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// argon2Params are the argon2id settings: OWASP's recommendation of
+// Argon2Params are the argon2id settings: OWASP's recommendation of
 // 19 MiB, 2 passes, 1 lane. Memory per hash is what the concurrency cap
 // multiplies, so a login flood stays within a few dozen MiB.
-type argon2Params struct {
+type Argon2Params struct {
 	Memory  uint32 // KiB
 	Time    uint32
 	Threads uint8
 }
 
-var defaultArgon2 = argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1}
+// DefaultArgon2 is what a server uses.
+func DefaultArgon2() Argon2Params { return Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1} }
 
 const (
 	saltBytes  = 16
@@ -31,44 +34,44 @@ const (
 	tokenBytes = 32 // 256 bits from crypto/rand
 )
 
-// passwordHasher hashes and verifies passwords with argon2id, at most
+// Hasher hashes and verifies passwords with argon2id, at most
 // `slots` at a time.
-type passwordHasher struct {
-	params argon2Params
+type Hasher struct {
+	params Argon2Params
 	slots  chan struct{}
 	// dummy is a hash of a random password, verified against when the
 	// user does not exist, so both cases cost the same.
 	dummy string
 }
 
-// newPasswordHasher hashes at most concurrency passwords at once; below 1
+// NewHasher hashes at most concurrency passwords at once; below 1
 // it uses half the CPUs (at least one), so a login flood leaves the other
 // half to the chat.
-func newPasswordHasher(p argon2Params, concurrency int) *passwordHasher {
+func NewHasher(p Argon2Params, concurrency int) *Hasher {
 	if concurrency < 1 {
 		concurrency = max(1, runtime.GOMAXPROCS(0)/2)
 	}
-	h := &passwordHasher{params: p, slots: make(chan struct{}, concurrency)}
+	h := &Hasher{params: p, slots: make(chan struct{}, concurrency)}
 	h.dummy = h.hashNow(rand.Text())
 	return h
 }
 
-// errHashBusy means the hashing slots stayed full until ctx ended.
-var errHashBusy = errors.New("password hashing is busy")
+// ErrBusy means the hashing slots stayed full until ctx ended.
+var ErrBusy = errors.New("password hashing is busy")
 
-func (h *passwordHasher) acquire(ctx context.Context) error {
+func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return errHashBusy
+		return ErrBusy
 	}
 }
 
-func (h *passwordHasher) release() { <-h.slots }
+func (h *Hasher) release() { <-h.slots }
 
 // Hash returns an encoded argon2id hash of password.
-func (h *passwordHasher) Hash(ctx context.Context, password string) (string, error) {
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
@@ -76,7 +79,7 @@ func (h *passwordHasher) Hash(ctx context.Context, password string) (string, err
 	return h.hashNow(password), nil
 }
 
-func (h *passwordHasher) hashNow(password string) string {
+func (h *Hasher) hashNow(password string) string {
 	salt := make([]byte, saltBytes)
 	rand.Read(salt)
 	p := h.params
@@ -87,7 +90,7 @@ func (h *passwordHasher) hashNow(password string) string {
 
 // Verify reports whether password matches encoded. An empty encoded
 // (no such user) is checked against the dummy hash and never matches.
-func (h *passwordHasher) Verify(ctx context.Context, encoded, password string) (bool, error) {
+func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, error) {
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
@@ -108,7 +111,7 @@ func verifyArgon2(encoded, password string) (bool, error) {
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
 		return false, fmt.Errorf("verify password: unsupported argon2 version %q", parts[2])
 	}
-	var p argon2Params
+	var p Argon2Params
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
 		return false, fmt.Errorf("verify password: bad parameters %q: %w", parts[3], err)
 	}
@@ -124,17 +127,17 @@ func verifyArgon2(encoded, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// newToken returns a fresh session token and the hash it is stored under.
-func newToken() (token string, hash []byte) {
+// NewToken returns a fresh session token and the hash it is stored under.
+func NewToken() (token string, hash []byte) {
 	b := make([]byte, tokenBytes)
 	rand.Read(b)
 	token = base64.RawURLEncoding.EncodeToString(b)
-	return token, hashToken(token)
+	return token, HashToken(token)
 }
 
-// hashToken is the key a token is stored under. Tokens carry 256 bits of
+// HashToken is the key a token is stored under. Tokens carry 256 bits of
 // entropy, so a fast hash suffices: a leaked database yields no usable token.
-func hashToken(token string) []byte {
+func HashToken(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
 	return sum[:]
 }

@@ -1,0 +1,255 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// apply is the one place the database changes. It is deterministic: what
+// it writes, the outcome and the events depend only on the database and
+// the envelopes (no clock, no randomness, no settings of this process),
+// so applying the same commands to the same state anywhere gives the same
+// result.
+//
+// Commands of a batch share one transaction. A command's refusal does not
+// roll the transaction back, so every command checks everything that can
+// refuse it before it writes anything; only an I/O error (which fails the
+// whole batch) may come after a write.
+
+// applyBatch applies envs in one transaction, numbering them from the
+// log position after the database's last. It never returns a partial
+// result: on a failed commit the batch carries the error instead.
+func (s *Store) applyBatch(envs []Envelope) Batch {
+	out := Batch{Applied: make([]Applied, len(envs))}
+	for i, env := range envs {
+		out.Applied[i].Env = env
+	}
+	start := time.Now()
+	err := s.safeUpdate(func(tx *bolt.Tx) error {
+		a := newApplier(tx)
+		next := appliedSeq(tx) + 1
+		for i := range out.Applied {
+			ap := &out.Applied[i]
+			ap.Seq = next + uint64(i)
+			ap.Outcome, ap.Events = a.apply(ap.Env)
+			if a.failed != nil {
+				return a.failed
+			}
+		}
+		if err := a.finish(); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyApplied, u64key(next+uint64(len(envs))-1))
+	})
+	out.Took = time.Since(start)
+	if err != nil {
+		out.Err = fmt.Errorf("%w: commit %d commands: %w", ErrUnavailable, len(envs), err)
+		for i := range out.Applied {
+			out.Applied[i] = Applied{Env: envs[i], Outcome: Outcome{Err: out.Err}}
+		}
+	}
+	return out
+}
+
+// safeUpdate is db.Update for the writer: a panic from a corrupted page
+// fails the batch instead of killing the writer, which would leave every
+// proposer waiting forever.
+func (s *Store) safeUpdate(fn func(tx *bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in write transaction: %v", r)
+		}
+	}()
+	return s.db.Update(fn)
+}
+
+// applier applies the commands of one transaction. What many commands of
+// a batch touch alike (a room's record, a sender's read marker) is read
+// once, changed in memory, and written once by finish; every read of
+// those goes through the cache so no command sees a stale copy.
+type applier struct {
+	tx     *bolt.Tx
+	now    time.Time // the current envelope's time
+	rooms  map[string]*roomRecord
+	dirty  map[string]bool // rooms to write
+	reads  map[roomReadKey]uint64
+	events []Event
+	failed error // an I/O error: the whole batch fails
+}
+
+type roomReadKey struct {
+	user uint64
+	room string
+}
+
+func newApplier(tx *bolt.Tx) *applier {
+	return &applier{tx: tx, rooms: map[string]*roomRecord{}, dirty: map[string]bool{}, reads: map[roomReadKey]uint64{}}
+}
+
+// apply runs one command and returns its outcome and events.
+func (a *applier) apply(env Envelope) (Outcome, []Event) {
+	a.now = env.Time.UTC()
+	a.events = nil
+	out, err := a.dispatch(env.Cmd)
+	if err != nil {
+		var refusal bool
+		out, refusal = Outcome{Err: err}, isRefusal(err)
+		if !refusal {
+			a.failed = err
+			return out, nil
+		}
+		// A refused command changes nothing, so it tells nobody.
+		return out, nil
+	}
+	return out, a.events
+}
+
+func (a *applier) emit(e Event) { a.events = append(a.events, e) }
+
+// isRefusal tells a command's refusal from an I/O failure.
+func isRefusal(err error) bool {
+	var muted *MutedError
+	var forbidden *ForbiddenError
+	if errors.As(err, &muted) || errors.As(err, &forbidden) {
+		return true
+	}
+	for _, r := range []error{ErrNotFound, ErrUsernameTaken, ErrSuspended, ErrTooManyRooms, ErrCreateNotAllowed,
+		ErrBanned, ErrPrivateRoom, ErrNotAllowed, ErrNotMember, ErrTargetNotMember, ErrAlreadyMember, ErrNotBanned,
+		ErrRoomNotFound, ErrParentNotFound, ErrFileNotFound, ErrQuotaExceeded, ErrTooManyReactions, errBadCommand} {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// errBadCommand refuses a command whose fields make no sense; handlers
+// validate first, so it means a bug or a hand-made command.
+var errBadCommand = errors.New("malformed command")
+
+func (a *applier) dispatch(cmd Command) (Outcome, error) {
+	switch c := cmd.(type) {
+	case CreateUser:
+		return a.createUser(c)
+	case IssueToken:
+		return a.issueToken(c)
+	case RevokeToken:
+		return a.revokeToken(c)
+	case SetPassword:
+		return a.setPassword(c)
+	case CreateResetLink:
+		return a.createResetLink(c)
+	case RedeemResetLink:
+		return a.redeemResetLink(c)
+	case SetAdmin:
+		return a.setAdmin(c)
+	case DeleteUser:
+		return a.deleteUser(c)
+	case SuspendUser:
+		return a.suspendUser(c)
+	case JoinRoom:
+		return a.joinRoom(c)
+	case LeaveRoom:
+		return a.leaveRoom(c)
+	case Invite:
+		return a.invite(c)
+	case Kick:
+		return a.kick(c)
+	case Ban:
+		return a.ban(c)
+	case Unban:
+		return a.unban(c)
+	case Mute:
+		return a.mute(c)
+	case Unmute:
+		return a.unmute(c)
+	case SetRole:
+		return a.setRole(c)
+	case SetTopic:
+		return a.setTopic(c)
+	case PostMessage:
+		return a.postMessage(c)
+	case EditMessage:
+		return a.editMessage(c)
+	case DeleteMessage:
+		return a.deleteMessage(c)
+	case React:
+		return a.react(c)
+	case MarkRead:
+		return a.markRead(c)
+	case PutFile:
+		return a.putFile(c)
+	case Expire:
+		return a.expire()
+	case TrimOlderThan:
+		return a.trimOlderThan(c)
+	case nil:
+		return Outcome{}, fmt.Errorf("%w: no command", errBadCommand)
+	}
+	return Outcome{}, fmt.Errorf("%w: unknown command %T", errBadCommand, cmd)
+}
+
+// room returns a room's record through the batch's cache.
+func (a *applier) room(id string) (*roomRecord, error) {
+	if r := a.rooms[id]; r != nil {
+		return r, nil
+	}
+	rec, err := getRoom(a.tx, id)
+	if err != nil {
+		return nil, err
+	}
+	a.rooms[id] = &rec
+	return &rec, nil
+}
+
+// putRoom records a room's record as changed (or new); finish writes it.
+func (a *applier) putRoom(id string, rec *roomRecord) {
+	a.rooms[id] = rec
+	a.dirty[id] = true
+}
+
+// setRoomRead moves a read marker forward, through the batch's cache.
+func (a *applier) setRoomRead(user uint64, roomID string, seq uint64) {
+	k := roomReadKey{user, roomID}
+	if seq > a.reads[k] {
+		a.reads[k] = seq
+	}
+}
+
+// finish writes what the batch's commands changed in common.
+func (a *applier) finish() error {
+	rooms := a.tx.Bucket(bucketRooms)
+	for id := range a.dirty {
+		if err := putJSON(rooms, []byte(id), a.rooms[id]); err != nil {
+			return err
+		}
+	}
+	for k, seq := range a.reads {
+		if err := setRoomRead(a.tx, k.user, k.room, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setRoomRead(tx *bolt.Tx, user uint64, roomID string, seq uint64) error {
+	mine, err := tx.Bucket(bucketRoomReads).CreateBucketIfNotExists(u64key(user))
+	if err != nil {
+		return err
+	}
+	if v := mine.Get([]byte(roomID)); v != nil && binary.BigEndian.Uint64(v) >= seq {
+		return nil
+	}
+	return mine.Put([]byte(roomID), u64key(seq))
+}
+
+// user reads an account that exists; ErrNotFound otherwise.
+func (a *applier) user(id uint64) (User, error) { return getUser(a.tx, id) }
+
+func ref(u User) Ref { return Ref{ID: u.ID, Name: u.Name} }
