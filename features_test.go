@@ -30,6 +30,7 @@ func trio(t *testing.T, ts *testServer, room string) (owner, mod, member *wsClie
 }
 
 func TestModeration(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	// The owner here is a plain user: make a throwaway admin first.
 	signedIn(t, ts, "serveradmin")
@@ -104,6 +105,7 @@ func TestModeration(t *testing.T) {
 }
 
 func TestModeration_ServerWideBan(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	admin, _ := signedIn(t, ts, "admin") // the first account
 	admin.join("lobby")
@@ -134,6 +136,7 @@ func TestModeration_ServerWideBan(t *testing.T) {
 }
 
 func TestPrivateRooms(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	signedIn(t, ts, "serveradmin")
 	owner, _ := signedIn(t, ts, "host")
@@ -183,6 +186,7 @@ func TestPrivateRooms(t *testing.T) {
 }
 
 func TestEditAndDelete(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	signedIn(t, ts, "serveradmin")
 	owner, _, member, _, _, memberA := trio(t, ts, "room")
@@ -240,6 +244,7 @@ func TestEditAndDelete(t *testing.T) {
 }
 
 func TestReactions(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	owner, mod, member, ownerA, modA, _ := trio(t, ts, "room")
 	owner.send("chat", map[string]string{"roomId": "room", "content": "ship it?"})
@@ -279,6 +284,7 @@ func TestReactions(t *testing.T) {
 }
 
 func TestRepliesAndThreads(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	owner, mod, _, _, _, _ := trio(t, ts, "room")
 	owner.send("chat", map[string]string{"roomId": "room", "content": "Which day works for the retro?"})
@@ -304,6 +310,7 @@ func TestRepliesAndThreads(t *testing.T) {
 }
 
 func TestMentionsAndReadState(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	owner, mod, member, _, _, memberA := trio(t, ts, "room")
 	member.conn.Close()
@@ -349,6 +356,7 @@ func TestMentionsAndReadState(t *testing.T) {
 }
 
 func TestSearch(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	owner, mod, member, _, _, _ := trio(t, ts, "team")
 	owner.join("owners-only")
@@ -413,6 +421,7 @@ var pngBytes = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x
 	"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
 
 func TestFiles(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t.TempDir())
 	cfg.Uploads.MaxBytes = 64 << 10
 	cfg.Uploads.UserQuotaBytes = 100 << 10
@@ -500,6 +509,7 @@ func TestFiles(t *testing.T) {
 // and that read state counts a message mentioning the user once, however
 // often it was edited or names them.
 func TestMentions_Edit(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	owner, mod, member, _, modA, memberA := trio(t, ts, "room")
 	owner.send("chat", map[string]string{"roomId": "room", "content": "draft"})
@@ -555,6 +565,7 @@ func TestMentions_Edit(t *testing.T) {
 
 // TestHistory_After pages forward from a message, oldest first.
 func TestHistory_After(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	alice, _ := signedIn(t, ts, "alice")
 	alice.join("room")

@@ -21,6 +21,7 @@ func (c *wsClient) once(typ string) Frame {
 }
 
 func TestModeration_JoinedUsersShowMuteAndAdmin(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	owner, _, member, _, modA, memberA := trio(t, ts, "club") // owner is the first account: an admin
 	owner.send("mute", map[string]any{"roomId": "club", "userId": modA.UserID, "minutes": 10})
@@ -68,6 +69,7 @@ func TestModeration_JoinedUsersShowMuteAndAdmin(t *testing.T) {
 // each connection receives: the room, the actor, every connection of the
 // target, and an admin acting from outside the room each get one.
 func TestModeration_EventsOnce(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	outsider, _ := signedIn(t, ts, "serveradmin") // the first account: an admin, never in the room
 	owner, mod, member, _, modA, memberA := trio(t, ts, "club")
@@ -156,6 +158,7 @@ func TestModeration_EventsOnce(t *testing.T) {
 // own copy of a server-wide ban, naming the room, and nobody hears one
 // twice.
 func TestModeration_ServerWideBanNamesRooms(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	admin, _ := signedIn(t, ts, "admin")
 	admin.join("lobby")
@@ -198,6 +201,7 @@ func TestModeration_ServerWideBanNamesRooms(t *testing.T) {
 // TestModeration_InvitedOnlineCount checks invited carries the room's
 // online count.
 func TestModeration_InvitedOnlineCount(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	host, _ := signedIn(t, ts, "host")
 	host.send("join", map[string]any{"roomId": "secret", "private": true})
@@ -214,6 +218,7 @@ func TestModeration_InvitedOnlineCount(t *testing.T) {
 // TestCLI_UserUnban lifts a server-wide ban with parley user unban,
 // through the running server's admin socket and directly.
 func TestCLI_UserUnban(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	db := ts.cfg.DB.Path
 	admin, _ := signedIn(t, ts, "admin")
@@ -255,6 +260,7 @@ func TestCLI_UserUnban(t *testing.T) {
 // role, muting someone who is not in the room, and per-room actions sent
 // as server-wide ones.
 func TestModeration_Guards(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	admin, _ := signedIn(t, ts, "admin") // the first account
 	owner, mod, _, ownerA, modA, _ := trio(t, ts, "club")

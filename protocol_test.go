@@ -14,6 +14,7 @@ import (
 // page does: connect, auth, presence, join, chat, typing, private
 // messages, errors, leave and disconnect.
 func TestTutorialClient(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	bare := "ws://" + ts.addr // the tutorial's client connects to ws://localhost:8080
 
@@ -127,6 +128,7 @@ func TestTutorialClient(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 
 	t.Run("register then sign in", func(t *testing.T) {
@@ -246,6 +248,7 @@ func asCloseError(err error, target **websocket.CloseError) bool {
 
 // TestPresence checks presence is per user, not per connection.
 func TestPresence(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	watcher, _ := signedIn(t, ts, "watcher")
 
@@ -268,6 +271,7 @@ func TestPresence(t *testing.T) {
 // those who signed in below the limit, and were listed everyone, keep
 // hearing everyone come and go.
 func TestPresenceAboveBroadcastLimit(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t.TempDir())
 	cfg.Presence.BroadcastLimit = 1
 	ts := startServer(t, &cfg)
@@ -347,6 +351,7 @@ func decodeUserRef(t *testing.T, f Frame, want string) {
 // TestMembership checks that membership belongs to the user, covers all
 // of their connections, and outlives the connection.
 func TestMembership(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	ivy, _ := signedIn(t, ts, "ivy")
 	joined := ivy.join("plants")
@@ -423,6 +428,7 @@ func TestMembership(t *testing.T) {
 }
 
 func TestChat(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	a, aa := signedIn(t, ts, "liam")
 	b, _ := signedIn(t, ts, "mia")
@@ -479,6 +485,7 @@ func TestChat(t *testing.T) {
 }
 
 func TestHistory(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t.TempDir())
 	cfg.Limits.MessagesPerSecond = 0 // fill the history quickly
 	ts := startServer(t, &cfg)
@@ -533,6 +540,7 @@ func TestHistory(t *testing.T) {
 }
 
 func TestDirectMessages(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	p, pa := signedIn(t, ts, "peter")
 	q, qa := signedIn(t, ts, "quinn")
@@ -629,6 +637,7 @@ func TestDirectMessages(t *testing.T) {
 }
 
 func TestRoomsFrame(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	a, _ := signedIn(t, ts, "sam")
 	a.join("alpha")
@@ -655,6 +664,7 @@ func TestRoomsFrame(t *testing.T) {
 // TestBadInput sends malformed frames; each gets an error frame with a
 // stable code and the connection keeps working.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	c, _ := signedIn(t, ts, "uma")
 	c.join("room")
@@ -702,6 +712,7 @@ func TestBadInput(t *testing.T) {
 // database) and finds users, passwords, rooms, memberships, history and
 // direct messages where they were.
 func TestPersistence(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	v, va := signedIn(t, ts, "victor")
 	w, wa := signedIn(t, ts, "wendy")

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// TestRooms_CreationLimitHoldsUnderConcurrency: one user asking for 48
+// new rooms at once on 8 connections gets at most the hourly allowance;
+// joining rooms that exist is not creating.
+func TestRooms_CreationLimitHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.RoomsCreatedPerHour = 20
+	cfg.Limits.FramesPerSecond = 0
+	ts := startServer(t, &cfg)
+	other, _ := signedIn(t, ts, "other")
+	other.join("existing")
+	conns := make([]*wsClient, 8)
+	for i := range conns {
+		conns[i], _ = signedIn(t, ts, "hoarder")
+	}
+	done := make(chan map[string]int, len(conns))
+	for i, c := range conns {
+		go func() {
+			for j := range 6 {
+				_ = c.trySend("join", map[string]string{"roomId": fmt.Sprintf("mine-%d-%d", i, j)})
+			}
+			got := map[string]int{}
+			for range 6 {
+				f := c.next()
+				for f.Type != "joined" && f.Type != "error" {
+					f = c.next() // presence and userJoined of the other tabs
+				}
+				if f.Type == "error" {
+					var e errorData
+					decodeInto(t, f, &e)
+					got[e.Code]++
+				} else {
+					got["joined"]++
+				}
+			}
+			done <- got
+		}()
+	}
+	total := map[string]int{}
+	for range conns {
+		for k, v := range <-done {
+			total[k] += v
+		}
+	}
+	t.Logf("48 simultaneous new rooms: %v", total)
+	if total["joined"] != 20 || total[codeRateLimited] != 28 {
+		t.Fatalf("48 simultaneous new rooms: %v, want 20 created and 28 rate_limited", total)
+	}
+	conns[0].join("existing") // joining is not creating
+}
+
+// TestRooms_OwnerRejoinsPrivateRoom: the owner of a private room who left
+// it can come back; nobody else can without an invitation.
+func TestRooms_OwnerRejoinsPrivateRoom(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	owner, _ := signedIn(t, ts, "owner")
+	owner.send("join", map[string]any{"roomId": "den", "private": true})
+	owner.await("joined")
+	owner.send("leave", map[string]string{"roomId": "den"})
+	owner.await("left")
+	if j := owner.join("den"); !j.Private || j.Role != "owner" {
+		t.Fatalf("owner back in den: %+v", j)
+	}
+	stranger, _ := signedIn(t, ts, "stranger")
+	stranger.send("join", map[string]string{"roomId": "den"})
+	stranger.expectError(codeForbidden)
+}
+
+// TestRooms_TrimmedHistorySaysSo: when the server no longer keeps a
+// room's first messages, joined and history say the start was trimmed,
+// not reached.
+func TestRooms_TrimmedHistorySaysSo(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.History.PerRoom = 10
+	cfg.History.OnJoin = 5
+	cfg.Limits.MessagesPerSecond = 0
+	ts := startServer(t, &cfg)
+	c, _ := signedIn(t, ts, "writer")
+	if j := c.join("short"); j.Trimmed || j.HasMore {
+		t.Fatalf("an empty room: %+v", j)
+	}
+	for i := 1; i <= 8; i++ {
+		c.send("chat", map[string]string{"roomId": "short", "content": fmt.Sprint("m", i)})
+		c.awaitMessage(fmt.Sprint("m", i))
+	}
+	reader, _ := signedIn(t, ts, "reader")
+	j := reader.join("short")
+	if j.Trimmed || !j.HasMore {
+		t.Fatalf("8 of 8 kept, 5 shown: trimmed=%v hasMore=%v", j.Trimmed, j.HasMore)
+	}
+	page := func(before string) historyOutData {
+		reader.send("history", map[string]any{"roomId": "short", "before": before})
+		var h historyOutData
+		decodeInto(t, reader.await("history"), &h)
+		return h
+	}
+	if h := page(j.History[0].ID); h.Trimmed || h.HasMore || len(h.Messages) != 3 {
+		t.Fatalf("the beginning, all kept: %d messages, trimmed=%v hasMore=%v", len(h.Messages), h.Trimmed, h.HasMore)
+	}
+	for i := 9; i <= 30; i++ {
+		c.send("chat", map[string]string{"roomId": "short", "content": fmt.Sprint("m", i)})
+		c.awaitMessage(fmt.Sprint("m", i))
+	}
+	late, _ := signedIn(t, ts, "late")
+	j = late.join("short")
+	if j.Trimmed || !j.HasMore {
+		t.Fatalf("10 kept, 5 shown: trimmed=%v hasMore=%v", j.Trimmed, j.HasMore)
+	}
+	reader = late
+	if h := page(j.History[0].ID); !h.Trimmed || h.HasMore || len(h.Messages) != 5 || h.Messages[0].Content != "m21" {
+		t.Fatalf("the oldest kept page: %d messages from %v, trimmed=%v hasMore=%v", len(h.Messages), h.Messages, h.Trimmed, h.HasMore)
+	}
+}
+
+// TestRooms_RemovedAccountLeavesItsRooms: removing an account takes it
+// out of its rooms, and their members hear it leave.
+func TestRooms_RemovedAccountLeavesItsRooms(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	stay, _ := signedIn(t, ts, "stay")
+	stay.join("club")
+	gone, _ := signedIn(t, ts, "gone")
+	gone.join("club")
+	stay.await("userJoined")
+	if err := ts.srv.admin.RemoveUser(context.Background(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	var left roomUserData
+	decodeInto(t, stay.await("userLeft"), &left)
+	if left.Username != "gone" || left.RoomID != "club" {
+		t.Fatalf("userLeft = %+v", left)
+	}
+	gone.await("loggedOut")
+}
+
+// TestRooms_DirectHistoryReadsOnEveryDevice: fetching the newest page of
+// a direct conversation marks it read, and the reader's other devices
+// are told.
+func TestRooms_DirectHistoryReadsOnEveryDevice(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	_, alice := signedIn(t, ts, "alice")
+	bob, _ := signedIn(t, ts, "bob")
+	bob.send("private", map[string]string{"targetUserId": alice.UserID, "content": "ping"})
+	dm := bob.awaitMessage("ping")
+	phone, _ := signedIn(t, ts, "alice")
+	laptop, _ := signedIn(t, ts, "alice")
+	laptop.send("history", map[string]string{"withUserId": dm.SenderID})
+	laptop.await("history")
+	var r readUpdatedData
+	decodeInto(t, phone.await("readUpdated"), &r)
+	if r.WithUserID != dm.SenderID || r.MessageID != dm.ID {
+		t.Fatalf("readUpdated = %+v, want %s up to %s", r, dm.SenderID, dm.ID)
+	}
+}
