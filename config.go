@@ -32,6 +32,7 @@ type Config struct {
 	TLS      TLSConfig      `koanf:"tls"`
 	Metrics  MetricsConfig  `koanf:"metrics"`
 	Log      LogConfig      `koanf:"log"`
+	Cluster  ClusterConfig  `koanf:"cluster"`
 }
 
 type ServerConfig struct {
@@ -111,6 +112,30 @@ type MetricsConfig struct {
 	Allow   []string `koanf:"allow"`
 }
 
+// ClusterConfig runs this server as one node of several (see README,
+// "Several nodes"); an empty node is one server on its own, the default.
+type ClusterConfig struct {
+	Node     string     `koanf:"node"`
+	Replicas int        `koanf:"replicas"`
+	NATS     NATSConfig `koanf:"nats"`
+}
+
+type NATSConfig struct {
+	URL      string             `koanf:"url"`
+	Monitor  []string           `koanf:"monitor"`
+	Embedded EmbeddedNATSConfig `koanf:"embedded"`
+}
+
+type EmbeddedNATSConfig struct {
+	Listen        string   `koanf:"listen"`
+	ClusterListen string   `koanf:"cluster_listen"`
+	Routes        []string `koanf:"routes"`
+	StoreDir      string   `koanf:"store_dir"`
+}
+
+// enabled reports whether this server is a node of a cluster.
+func (c ClusterConfig) enabled() bool { return c.Node != "" }
+
 type LogConfig struct {
 	Level  string `koanf:"level"`
 	Format string `koanf:"format"`
@@ -157,6 +182,8 @@ func defaultConfig() Config {
 		},
 		Metrics: MetricsConfig{Enabled: true, Allow: []string{"127.0.0.1/32", "::1/128"}},
 		Log:     LogConfig{Level: "info", Format: "text"},
+		Cluster: ClusterConfig{Replicas: 3, NATS: NATSConfig{Monitor: []string{},
+			Embedded: EmbeddedNATSConfig{Listen: "127.0.0.1:4222", ClusterListen: "127.0.0.1:6222", Routes: []string{}}}},
 	}
 }
 
@@ -170,7 +197,7 @@ type configSources struct {
 // listKeys are settings that hold lists; from the environment they are
 // comma-separated.
 var listKeys = map[string]bool{"server.allowed_origins": true, "server.trusted_proxies": true,
-	"tls.acme.domains": true, "metrics.allow": true}
+	"tls.acme.domains": true, "metrics.allow": true, "cluster.nats.monitor": true, "cluster.nats.embedded.routes": true}
 
 // loadConfig layers the built-in defaults, the config file, PARLEY_*
 // environment variables and flags, later ones winning, and validates the
@@ -373,6 +400,39 @@ func (c Config) validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", c.Log.Format, "must be text or json")
+	}
+	return c.Cluster.validate()
+}
+
+func (c ClusterConfig) validate() error {
+	bad := func(key string, v any, rule string) error { return fmt.Errorf("%s = %v: %s", key, v, rule) }
+	if !c.enabled() {
+		return nil
+	}
+	if !validName(c.Node, maxUsernameLen) {
+		return bad("cluster.node", c.Node, "a node's name is 1-32 letters, digits, '_', '-' or '.'")
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		return bad("cluster.replicas", c.Replicas, "must be between 1 and 5")
+	}
+	if c.NATS.URL != "" {
+		return nil
+	}
+	e := c.NATS.Embedded
+	if _, _, err := net.SplitHostPort(e.Listen); err != nil {
+		return bad("cluster.nats.embedded.listen", e.Listen, "want HOST:PORT, such as 127.0.0.1:4222")
+	}
+	if _, _, err := net.SplitHostPort(e.ClusterListen); err != nil {
+		return bad("cluster.nats.embedded.cluster_listen", e.ClusterListen, "want HOST:PORT, such as 0.0.0.0:6222")
+	}
+	for _, r := range e.Routes {
+		if !strings.HasPrefix(r, "nats://") {
+			return bad("cluster.nats.embedded.routes", r, "each route is nats://host:port")
+		}
+	}
+	if c.Replicas > len(e.Routes)+1 {
+		return bad("cluster.replicas", c.Replicas, fmt.Sprintf("needs at least %d NATS servers; routes lists %d besides this one",
+			c.Replicas, len(e.Routes)))
 	}
 	return nil
 }

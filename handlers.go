@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"parley/internal/auth"
@@ -81,6 +82,11 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	status, body := http.StatusOK, map[string]string{"status": "ready"}
 	if s.shuttingDown.Load() {
 		status, body = http.StatusServiceUnavailable, map[string]string{"status": "shutting down"}
+	} else if c := s.storage.clog; c != nil && !c.Ready() {
+		// A node serves what its own database holds: not before it has
+		// caught up with the cluster's log.
+		status, body = http.StatusServiceUnavailable, map[string]string{"status": "catching up",
+			"applied": strconv.FormatUint(c.Applied(), 10), "lag": strconv.FormatUint(c.Lag(), 10)}
 	} else if err := s.store.Ping(); err != nil {
 		status, body = http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()}
 	}

@@ -162,6 +162,7 @@ func displayURL(addr net.Addr, tls bool) string {
 type server struct {
 	cfg     Config
 	log     *slog.Logger
+	storage *storage
 	store   *store.Store
 	bus     *bus
 	hub     *Hub
@@ -211,17 +212,21 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	if s.tls, s.acme, err = newTLSConfig(cfg); err != nil {
 		return nil, err
 	}
-	st, log, err := openStore(cfg, logger)
+	storage, err := openStore(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	s.store = st
+	st := storage.st
+	s.storage, s.store = storage, st
 	s.metrics = newMetrics()
 	s.hub = NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer, WriteWait: cfg.Server.WriteWait,
 		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit,
 		CheckOrigin: sameOrAllowedOrigin(cfg.Server.AllowedOrigins)}, logger, s.metrics)
 	s.metrics.watch(s.hub, st)
-	s.bus = newBus(log, s.hub, s.metrics, logger, now)
+	if storage.node != nil {
+		s.metrics.watchCluster(storage.node, storage.clog)
+	}
+	s.bus = newBus(storage.log, s.hub, s.metrics, logger, now)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 
@@ -245,9 +250,7 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 // closeStore applies what is queued and closes the database.
 func (s *server) closeStore() {
 	s.bus.Close()
-	if err := s.store.Close(); err != nil {
-		s.log.Error("close store", "err", err)
-	}
+	s.storage.close(s.log)
 }
 
 // serve answers on ln until ctx is cancelled, then shuts down: stop

@@ -3,7 +3,9 @@ package main
 import (
 	"net"
 	"net/http"
+	"time"
 
+	"parley/internal/cluster"
 	"parley/internal/store"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +73,31 @@ func newMetrics() *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// watchCluster registers what a cluster node shows: where it stands in
+// the log, its NATS connection, and how long publishing takes.
+func (m *metrics) watchCluster(node *cluster.Node, log *cluster.Log) {
+	publish := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "parley_cluster_publish_seconds", Help: "Time from publishing a command to the cluster log to its acknowledgement by a quorum.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	log.ObservePublish = func(d time.Duration) { publish.Observe(d.Seconds()) }
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	m.registry.MustRegister(publish,
+		gauge("parley_cluster_applied_seq", "Position in the cluster log of the last command this node applied.",
+			func() float64 { return float64(log.Applied()) }),
+		gauge("parley_cluster_lag", "Commands in the cluster log this node has yet to apply.",
+			func() float64 { return float64(log.Lag()) }),
+		gauge("parley_cluster_nats_connected", "1 while this node's NATS connection is up.", func() float64 {
+			if node.Connected() {
+				return 1
+			}
+			return 0
+		}),
+	)
 }
 
 // watch registers the gauges that read the server's hub and store.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"parley/internal/cluster"
 	"parley/internal/store"
 )
 
@@ -22,18 +23,82 @@ import (
 // path. So by the time a client sees its acknowledgement, everything else
 // about the command has happened.
 
-// openStore opens the configured database and starts its log.
-func openStore(cfg Config, logger *slog.Logger) (*store.Store, *store.Log, error) {
+// commandLog puts commands in one order and applies them: the store's
+// own log on a single server, the cluster's replicated one on a node.
+type commandLog interface {
+	Propose(ctx context.Context, env store.Envelope) error
+	Batches() <-chan store.Batch
+	Close()
+}
+
+// storage is the opened database and the log that applies to it.
+type storage struct {
+	st   *store.Store
+	log  commandLog
+	node *cluster.Node // nil on a single server
+	clog *cluster.Log  // the log, on a node
+}
+
+// openStore opens the configured database and starts its log: on a
+// cluster node, joins the cluster and applies its log from where the
+// database stands.
+func openStore(cfg Config, logger *slog.Logger) (*storage, error) {
 	st, err := store.Open(cfg.DB.Path, store.Options{LockTimeout: cfg.DB.LockTimeout, Logger: logger})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return st, store.NewLog(st, logger), nil
+	if !cfg.Cluster.enabled() {
+		return &storage{st: st, log: store.NewLog(st, logger)}, nil
+	}
+	node, err := cluster.Start(context.Background(), clusterConfig(cfg), logger)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("cluster node %s: %w", cfg.Cluster.Node, err)
+	}
+	clog, err := node.Log(st)
+	if err != nil {
+		node.Close()
+		st.Close()
+		return nil, fmt.Errorf("cluster node %s: %w", cfg.Cluster.Node, err)
+	}
+	return &storage{st: st, log: clog, node: node, clog: clog}, nil
+}
+
+// clusterConfig is what the cluster package needs of the settings.
+func clusterConfig(cfg Config) cluster.Config {
+	c := cfg.Cluster
+	storeDir := c.NATS.Embedded.StoreDir
+	if storeDir == "" {
+		storeDir = cfg.DB.Path + ".nats"
+	}
+	return cluster.Config{Node: c.Node, Replicas: c.Replicas, URL: c.NATS.URL, Monitor: c.NATS.Monitor,
+		Embedded: cluster.Embedded{Listen: c.NATS.Embedded.Listen, ClusterListen: c.NATS.Embedded.ClusterListen,
+			Routes: c.NATS.Embedded.Routes, StoreDir: storeDir},
+		// Settings that change what apply does, or what commands carry.
+		Settings: map[string]string{
+			"history.per_room":         strconv.Itoa(cfg.History.PerRoom),
+			"history.max_age":          cfg.History.MaxAge.String(),
+			"limits.rooms_per_user":    strconv.Itoa(cfg.Limits.RoomsPerUser),
+			"limits.message_chars":     strconv.Itoa(cfg.Limits.MessageChars),
+			"uploads.user_quota_bytes": strconv.FormatInt(cfg.Uploads.UserQuotaBytes, 10),
+			"uploads.total_bytes":      strconv.FormatInt(cfg.Uploads.TotalBytes, 10),
+		}}
+}
+
+// close stops the log (after what is queued), leaves the cluster and
+// closes the database. Close the bus first.
+func (s *storage) close(logger *slog.Logger) {
+	if s.node != nil {
+		s.node.Close()
+	}
+	if err := s.st.Close(); err != nil {
+		logger.Error("close store", "err", err)
+	}
 }
 
 // bus proposes commands and returns their outcomes.
 type bus struct {
-	log     *store.Log
+	log     commandLog
 	hub     *Hub     // nil in the command-line tools
 	metrics *metrics // nil in the command-line tools
 	logger  *slog.Logger
@@ -51,7 +116,7 @@ type bus struct {
 	done chan struct{} // closed when the pump has read the last batch
 }
 
-func newBus(log *store.Log, hub *Hub, m *metrics, logger *slog.Logger, now func() time.Time) *bus {
+func newBus(log commandLog, hub *Hub, m *metrics, logger *slog.Logger, now func() time.Time) *bus {
 	nonce := make([]byte, 6)
 	rand.Read(nonce)
 	b := &bus{log: log, hub: hub, metrics: m, logger: logger.With("component", "bus"), now: now,

@@ -22,35 +22,60 @@ import (
 // whole batch) may come after a write.
 
 // applyBatch applies envs in one transaction, numbering them from the
-// log position after the database's last. It never returns a partial
-// result: on a failed commit the batch carries the error instead.
-func (s *Store) applyBatch(envs []Envelope) Batch {
-	out := Batch{Applied: make([]Applied, len(envs))}
-	for i, env := range envs {
-		out.Applied[i].Env = env
-	}
+// log position after the database's last (the single-node log).
+func (s *Store) applyBatch(envs []Envelope) Batch { return s.apply(envs, nil) }
+
+// ErrGap means commands are missing: a replicated log handed over a
+// position past the one after the database's last.
+var ErrGap = errors.New("commands are missing from the log")
+
+// ApplyLogged applies commands at the positions a replicated log gave
+// them (seqs[i] is envs[i]'s), in one transaction. A command at or before
+// the database's position was applied already and is skipped, so a
+// replayed command never applies twice; one past the next position fails
+// the batch with ErrGap.
+func (s *Store) ApplyLogged(envs []Envelope, seqs []uint64) Batch { return s.apply(envs, seqs) }
+
+// apply applies envs in one transaction, at seqs or (nil) numbered on
+// from the database's position. It never returns a partial result: on a
+// failed commit the batch carries the error instead.
+func (s *Store) apply(envs []Envelope, seqs []uint64) Batch {
+	out := Batch{Applied: make([]Applied, 0, len(envs))}
 	start := time.Now()
 	err := s.safeUpdate(func(tx *bolt.Tx) error {
 		a := newApplier(tx)
-		next := appliedSeq(tx) + 1
-		for i := range out.Applied {
-			ap := &out.Applied[i]
-			ap.Seq = next + uint64(i)
-			ap.Outcome, ap.Events = a.apply(ap.Env)
+		last := appliedSeq(tx)
+		for i, env := range envs {
+			seq := last + 1
+			if seqs != nil {
+				switch {
+				case seqs[i] <= last:
+					continue // applied before
+				case seqs[i] > last+1:
+					return fmt.Errorf("%w: want position %d, got %d", ErrGap, last+1, seqs[i])
+				}
+			}
+			ap := Applied{Seq: seq, Env: env}
+			ap.Outcome, ap.Events = a.apply(env)
 			if a.failed != nil {
 				return a.failed
 			}
+			out.Applied = append(out.Applied, ap)
+			last = seq
 		}
 		if err := a.finish(); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Put(keyApplied, u64key(next+uint64(len(envs))-1))
+		return tx.Bucket(bucketMeta).Put(keyApplied, u64key(last))
 	})
 	out.Took = time.Since(start)
 	if err != nil {
 		out.Err = fmt.Errorf("%w: commit %d commands: %w", ErrUnavailable, len(envs), err)
-		for i := range out.Applied {
-			out.Applied[i] = Applied{Env: envs[i], Outcome: Outcome{Err: out.Err}}
+		out.Applied = out.Applied[:0]
+		for i, env := range envs {
+			if seqs == nil || i < len(seqs) {
+				out.Applied = append(out.Applied, Applied{Env: env, Outcome: Outcome{Err: out.Err}})
+			}
 		}
 	}
 	return out

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// freePorts returns n loopback ports that were free a moment ago.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// clusterConfigs returns the configurations of n nodes on this machine,
+// each with an embedded NATS server routed to the others.
+func clusterConfigs(t testing.TB, n, replicas int) []Config {
+	t.Helper()
+	ports := freePorts(t, 2*n)
+	var routes []string
+	for i := range n {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[n+i]))
+	}
+	cfgs := make([]Config, n)
+	for i := range n {
+		cfg := testConfig(t.TempDir())
+		cfg.Cluster.Node = fmt.Sprintf("n%d", i+1)
+		cfg.Cluster.Replicas = replicas
+		cfg.Cluster.NATS.Embedded.Listen = fmt.Sprintf("127.0.0.1:%d", ports[i])
+		cfg.Cluster.NATS.Embedded.ClusterListen = fmt.Sprintf("127.0.0.1:%d", ports[n+i])
+		for j, r := range routes {
+			if j != i {
+				cfg.Cluster.NATS.Embedded.Routes = append(cfg.Cluster.NATS.Embedded.Routes, r)
+			}
+		}
+		cfgs[i] = cfg
+	}
+	return cfgs
+}
+
+// startCluster starts n parley nodes in this process, at once: each
+// waits for the others to form the NATS cluster.
+func startCluster(t *testing.T, n, replicas int) []*testServer {
+	t.Helper()
+	cfgs := clusterConfigs(t, n, replicas)
+	nodes := make([]*testServer, n)
+	var wg sync.WaitGroup
+	for i := range cfgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i] = startServer(t, &cfgs[i])
+		}()
+	}
+	wg.Wait()
+	for _, ts := range nodes {
+		if ts == nil {
+			t.FailNow()
+		}
+		waitFor(t, "the node to be ready", func() bool {
+			status, _, _ := httpGet(t, ts.URL()+"/readyz")
+			return status == 200
+		})
+	}
+	return nodes
+}
+
+// TestCluster_ChatAcrossNodes: alice on node 1 and bob on node 2 chat in
+// a room, edit and react; carol on node 3 sees the same history with the
+// same ids; after the run every node's database holds the same state.
+func TestCluster_ChatAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 3, 3)
+	alice, _ := signedIn(t, nodes[0], "alice")
+	alice.join("lobby")
+	bob, bobA := signedIn(t, nodes[1], "bob")
+	bob.join("lobby")
+	alice.await("userJoined")
+
+	alice.send("chat", map[string]string{"roomId": "lobby", "content": "hello from n1", "clientMsgId": "a-1"})
+	mine := alice.awaitMessage("hello from n1")
+	theirs := bob.awaitMessage("hello from n1")
+	if mine.ID != theirs.ID || theirs.ClientMsgID != "a-1" {
+		t.Fatalf("alice's copy %+v, bob's %+v", mine, theirs)
+	}
+	bob.send("chat", map[string]any{"roomId": "lobby", "content": "hi from n2", "replyTo": mine.ID})
+	reply := alice.awaitMessage("hi from n2")
+	if reply.ReplyTo == nil || reply.ReplyTo.ID != mine.ID {
+		t.Fatalf("reply = %+v", reply)
+	}
+	alice.send("edit", map[string]string{"roomId": "lobby", "messageId": mine.ID, "content": "hello again from n1"})
+	bob.await("messageEdited")
+	bob.send("react", map[string]string{"roomId": "lobby", "messageId": mine.ID, "emoji": "👍"})
+	alice.await("reaction")
+
+	// A direct message from node 2 to node 1.
+	alice.send("private", map[string]string{"targetUserId": bobA.UserID, "content": "psst"})
+	bob.awaitMessage("psst")
+
+	carol, _ := signedIn(t, nodes[2], "carol")
+	j := carol.join("lobby")
+	if len(j.History) != 2 || j.History[0].ID != mine.ID || j.History[0].Content != "hello again from n1" ||
+		len(j.History[0].Reactions) != 1 || j.History[1].ID != reply.ID {
+		t.Fatalf("carol on n3 sees %+v", j.History)
+	}
+	for _, ts := range nodes {
+		ts.Stop()
+	}
+	assertSameDatabases(t, nodes)
+}
+
+// assertSameDatabases checks that every node's database exports alike.
+func assertSameDatabases(t *testing.T, nodes []*testServer) {
+	t.Helper()
+	var first bytes.Buffer
+	exportDB(t, nodes[0].cfg.DB.Path, &first)
+	for _, ts := range nodes[1:] {
+		var other bytes.Buffer
+		exportDB(t, ts.cfg.DB.Path, &other)
+		if !bytes.Equal(first.Bytes(), other.Bytes()) {
+			t.Fatalf("%s and %s hold different state:\n%s\n----\n%s", nodes[0].cfg.Cluster.Node, ts.cfg.Cluster.Node,
+				first.String(), other.String())
+		}
+	}
+}
+
+// TestCluster_OneNode runs a cluster of one: the single-node default's
+// behaviour, through the replicated log.
+func TestCluster_OneNode(t *testing.T) {
+	cfg := clusterConfigs(t, 1, 1)[0]
+	cfg.DB.Path = filepath.Join(t.TempDir(), "parley.db")
+	ts := startServer(t, &cfg)
+	c, _ := signedIn(t, ts, "solo")
+	c.join("alone")
+	start := time.Now()
+	c.send("chat", map[string]string{"roomId": "alone", "content": "echo"})
+	c.awaitMessage("echo")
+	t.Logf("a one-node cluster acknowledged a message in %s", time.Since(start))
+}

@@ -1,0 +1,224 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"parley/internal/store"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Log is the cluster's command log, as the program uses a log: Propose
+// puts a command into the replicated stream, and Batches yields what this
+// node applied, in stream order, to its own database with the store's
+// apply. A command proposed here comes back out of Batches once this node
+// has applied it, which is when its proposer is answered: then it is
+// stored on a quorum, fsynced, and visible here.
+type Log struct {
+	n   *Node
+	st  *store.Store
+	log *slog.Logger
+
+	out  chan store.Batch
+	raw  chan jetstream.Msg
+	stop context.CancelFunc
+	done chan struct{}
+	cc   jetstream.ConsumeContext
+
+	closeOnce sync.Once
+
+	// What the program shows in /metrics and /readyz.
+	applied    atomic.Uint64 // stream position of the last command applied here
+	pending    atomic.Uint64 // commands in the stream not yet delivered here
+	caughtUp   atomic.Bool   // applied everything the stream held when the node started, at least
+	publishNs  atomic.Int64  // the last publish's time to its acknowledgement
+	publishing atomic.Int64  // publishes waiting for their acknowledgement
+	stalled    atomic.Bool   // applying failed and is being retried
+
+	// ObservePublish, when set before the first Propose, is told how
+	// long each publish took to be acknowledged.
+	ObservePublish func(time.Duration)
+}
+
+const (
+	maxApplyBatch = 1000 // commands per transaction
+	rawQueue      = 4096 // delivered messages waiting to be applied
+)
+
+// Log starts applying the stream to st from the position after the
+// store's. Read Batches until it is closed.
+func (n *Node) Log(st *store.Store) (*Log, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Log{n: n, st: st, log: n.log.With("component", "log"), out: make(chan store.Batch, 64),
+		raw: make(chan jetstream.Msg, rawQueue), stop: cancel, done: make(chan struct{})}
+	from := st.AppliedSeq()
+	l.applied.Store(from)
+	info, err := n.js.Stream(ctx, streamName)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("stream %s: %w", streamName, err)
+	}
+	state := info.CachedInfo().State
+	if state.Msgs > 0 && state.FirstSeq > from+1 {
+		cancel()
+		return nil, fmt.Errorf("this database is at position %d of the log, but the stream begins at %d: "+
+			"start this node from a snapshot", from, state.FirstSeq)
+	}
+	target := state.LastSeq
+	if from >= target {
+		l.caughtUp.Store(true)
+	}
+	cons, err := n.js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from + 1})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("consume stream %s: %w", streamName, err)
+	}
+	l.cc, err = cons.Consume(func(m jetstream.Msg) {
+		select {
+		case l.raw <- m:
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("consume stream %s: %w", streamName, err)
+	}
+	go l.applier(ctx, target)
+	l.log.Info("applying the log", "from", from+1, "stream_last", target)
+	return l, nil
+}
+
+// Propose publishes a command and returns once a quorum of the stream's
+// replicas has stored it. The envelope's id is the message id, so a
+// publish retried after a lost acknowledgement is stored once.
+func (l *Log) Propose(ctx context.Context, env store.Envelope) error {
+	data, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	l.publishing.Add(1)
+	defer l.publishing.Add(-1)
+	start := time.Now()
+	_, err = l.n.js.Publish(ctx, logSubject, data, jetstream.WithMsgID(env.ID))
+	took := time.Since(start)
+	l.publishNs.Store(int64(took))
+	if l.ObservePublish != nil && err == nil {
+		l.ObservePublish(took)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: publish to the cluster log: %w", store.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Batches yields every batch this node applied, in stream order; it is
+// closed after Close.
+func (l *Log) Batches() <-chan store.Batch { return l.out }
+
+// Close stops consuming, waiting for what is being applied.
+func (l *Log) Close() {
+	l.closeOnce.Do(func() {
+		l.cc.Stop()
+		l.stop()
+		<-l.done
+	})
+}
+
+// applier takes what the consumer delivered, as much as is waiting, and
+// applies it in one transaction. A batch that fails to commit (a full
+// disk) is retried until it succeeds: the commands are in the log, and a
+// node that skipped one would drift from the others.
+func (l *Log) applier(ctx context.Context, target uint64) {
+	defer close(l.done)
+	defer close(l.out)
+	envs := make([]store.Envelope, 0, maxApplyBatch)
+	seqs := make([]uint64, 0, maxApplyBatch)
+	for {
+		envs, seqs = envs[:0], seqs[:0]
+		select {
+		case m := <-l.raw:
+			l.add(m, &envs, &seqs)
+		case <-ctx.Done():
+			return
+		}
+	fill:
+		for len(envs) < maxApplyBatch {
+			select {
+			case m := <-l.raw:
+				l.add(m, &envs, &seqs)
+			default:
+				break fill
+			}
+		}
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+			b := l.st.ApplyLogged(envs, seqs)
+			if b.Err == nil {
+				l.stalled.Store(false)
+				if last := seqs[len(seqs)-1]; last > l.applied.Load() {
+					l.applied.Store(last)
+				}
+				if l.applied.Load() >= target {
+					l.caughtUp.Store(true)
+				}
+				select {
+				case l.out <- b:
+				case <-ctx.Done():
+					return
+				}
+				break
+			}
+			if errors.Is(b.Err, store.ErrGap) {
+				l.log.Error("the log lost commands this node has not applied; start it from a snapshot", "err", b.Err)
+			} else {
+				l.log.Error("applying the log failed; retrying", "commands", len(envs), "err", b.Err, "retry_in", wait)
+			}
+			l.stalled.Store(true)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// add decodes one delivered message. One that does not decode still
+// takes its place in the log, as a command apply refuses, so positions
+// stay in step on every node.
+func (l *Log) add(m jetstream.Msg, envs *[]store.Envelope, seqs *[]uint64) {
+	meta, err := m.Metadata()
+	if err != nil {
+		l.log.Error("log message without metadata; skipped", "err", err)
+		return
+	}
+	var env store.Envelope
+	if err := json.Unmarshal(m.Data(), &env); err != nil {
+		l.log.Error("undecodable command in the log; it changes nothing", "seq", meta.Sequence.Stream, "err", err)
+		env = store.Envelope{ID: fmt.Sprintf("undecodable-%d", meta.Sequence.Stream)}
+	}
+	l.pending.Store(meta.NumPending)
+	*envs = append(*envs, env)
+	*seqs = append(*seqs, meta.Sequence.Stream)
+}
+
+// Applied is the stream position of the last command applied here.
+func (l *Log) Applied() uint64 { return l.applied.Load() }
+
+// Lag is how many commands of the stream this node has yet to apply, as
+// of the last one delivered.
+func (l *Log) Lag() uint64 { return l.pending.Load() + uint64(len(l.raw)) }
+
+// Ready reports whether this node has caught up with the log as it was
+// when the node started, and is applying.
+func (l *Log) Ready() bool { return l.caughtUp.Load() && !l.stalled.Load() }
+
+// PublishLatency is how long the last publish took to be acknowledged.
+func (l *Log) PublishLatency() time.Duration { return time.Duration(l.publishNs.Load()) }
