@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
-	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 )
 
@@ -177,7 +177,9 @@ var listKeys = map[string]bool{"server.allowed_origins": true, "server.trusted_p
 // result.
 func loadConfig(src configSources) (Config, error) {
 	k := koanf.New(".")
-	if err := k.Load(structs.Provider(defaultConfig(), "koanf"), nil); err != nil {
+	defaults := map[string]any{}
+	flattenConfig(reflect.ValueOf(defaultConfig()), "", defaults)
+	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
 		return Config{}, fmt.Errorf("load defaults: %w", err)
 	}
 	// PARLEY_TLS_ACME_DOMAINS names tls.acme.domains: keys are matched with
@@ -256,6 +258,20 @@ func loadConfig(src configSources) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil
+}
+
+// flattenConfig adds every setting of v, a Config or one of its sections,
+// to out under its koanf key ("server.addr"), named by the koanf tags.
+func flattenConfig(v reflect.Value, prefix string, out map[string]any) {
+	t := v.Type()
+	for i := range t.NumField() {
+		key := prefix + t.Field(i).Tag.Get("koanf")
+		if f := v.Field(i); f.Kind() == reflect.Struct {
+			flattenConfig(f, key+".", out)
+		} else {
+			out[key] = f.Interface()
+		}
+	}
 }
 
 func splitList(s string) []string {
