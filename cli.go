@@ -34,7 +34,7 @@ func newFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, commonFlag
 	fset := flag.NewFlagSet(name, flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	c := commonFlags{
-		config: fset.String("config", "", "config file (default config.yaml when it exists)"),
+		config: fset.String("config", "", "config file (default: config.yaml, else /etc/parley/config.yaml, when one exists)"),
 		db:     fset.String("db", "", "database file (default parley.db; db.path)"),
 	}
 	fset.Usage = func() {
@@ -64,7 +64,7 @@ func (c commonFlags) load(environ []string) (Config, error) {
 	if *c.db != "" {
 		settings["db.path"] = *c.db
 	}
-	return loadConfig(configSources{File: *c.config, Environ: environ, FlagSettings: settings})
+	return loadConfig(configSources{File: *c.config, Search: defaultConfigFiles(), Environ: environ, FlagSettings: settings})
 }
 
 // openAdmin reaches the database: through the admin socket of the server

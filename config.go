@@ -162,10 +162,16 @@ func defaultConfig() Config {
 
 // configSources is what loadConfig reads besides the defaults.
 type configSources struct {
-	File         string            // -config; empty means config.yaml when present
+	File         string            // -config: this file, which must exist
+	Search       []string          // without -config: the first of these that exists, if any
 	Environ      []string          // KEY=value pairs; PARLEY_* are read
 	FlagSettings map[string]string // koanf key -> value, only flags given
 }
+
+// defaultConfigFiles are where the commands look for settings when no
+// -config is given: the working directory, then where the .deb and
+// README's VPS guide put them. None need exist.
+func defaultConfigFiles() []string { return []string{"config.yaml", "/etc/parley/config.yaml"} }
 
 // listKeys are settings that hold lists; from the environment they are
 // comma-separated.
@@ -191,11 +197,16 @@ func loadConfig(src configSources) (Config, error) {
 		sections[strings.SplitN(key, ".", 2)[0]] = true
 	}
 
-	path, required := src.File, true
+	path := src.File
 	if path == "" {
-		path, required = "config.yaml", false
+		for _, p := range src.Search {
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+		}
 	}
-	if _, err := os.Stat(path); err == nil || required {
+	if path != "" {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return Config{}, fmt.Errorf("config file %q does not exist", path)

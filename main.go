@@ -93,7 +93,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	configPath := fset.String("config", "", "config file (default config.yaml when it exists)")
+	configPath := fset.String("config", "", "config file (default: config.yaml, else /etc/parley/config.yaml, when one exists)")
 	fset.String("addr", "", "listen address HOST:PORT (default :8080; server.addr)")
 	fset.String("db", "", "database file (default parley.db; db.path)")
 	fset.Usage = func() {
@@ -119,7 +119,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 			settings[key] = f.Value.String()
 		}
 	})
-	cfg, err := loadConfig(configSources{File: *configPath, Environ: environ, FlagSettings: settings})
+	cfg, err := loadConfig(configSources{File: *configPath, Search: defaultConfigFiles(), Environ: environ, FlagSettings: settings})
 	if err != nil {
 		return err
 	}

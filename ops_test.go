@@ -674,8 +674,8 @@ func TestResetLink(t *testing.T) {
 func TestDeploy_UnitFiles(t *testing.T) {
 	for file, wants := range map[string][]string{
 		"deploy/parley.service": {"User=parley", "Restart=on-failure", "ProtectSystem=strict", "NoNewPrivileges=yes",
-			"ReadWritePaths=/var/lib/parley", "ExecStart=/usr/local/bin/parley serve", "AmbientCapabilities=CAP_NET_BIND_SERVICE"},
-		"deploy/parley-backup.service": {"User=parley", "ExecStart=/usr/local/bin/parley backup"},
+			"ReadWritePaths=/var/lib/parley", "ExecStart=/usr/bin/parley serve", "AmbientCapabilities=CAP_NET_BIND_SERVICE"},
+		"deploy/parley-backup.service": {"User=parley", "ExecStart=/usr/bin/parley backup"},
 		"deploy/parley-backup.timer":   {"OnCalendar=", "Persistent=true", "Unit=parley-backup.service"},
 	} {
 		raw, err := os.ReadFile(file)
