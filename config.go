@@ -411,8 +411,8 @@ func (t TLSConfig) validate() error {
 		return bad("tls.cert_file", t.CertFile, "tls.cert_file and tls.key_file go together")
 	case t.CertFile != "" && len(t.ACME.Domains) > 0:
 		return bad("tls.acme.domains", t.ACME.Domains, "use either tls.cert_file/tls.key_file or tls.acme, not both")
-	case len(t.ACME.Domains) > 0 && !strings.Contains(t.ACME.Email, "@"):
-		return bad("tls.acme.email", t.ACME.Email, "Let's Encrypt needs a contact address for expiry notices")
+	case t.ACME.Email != "" && !strings.Contains(t.ACME.Email, "@"):
+		return bad("tls.acme.email", t.ACME.Email, "an email address, or empty for none")
 	}
 	for _, d := range t.ACME.Domains {
 		if d == "" || strings.ContainsAny(d, "/: ") || net.ParseIP(d) != nil {
