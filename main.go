@@ -125,15 +125,16 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	}
 	logger := newLogger(cfg.Log, stderr)
 
-	srv, err := newServer(cfg, logger)
-	if err != nil {
-		return err
-	}
-	// Listen synchronously, so a busy port is an error, not a log line.
+	// Listen synchronously, so a busy port is an error, not a log line,
+	// and before opening the store, so that error leaves no new database.
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
-		srv.closeStore()
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
+	}
+	srv, err := newServer(cfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	return srv.serve(ctx, ln, func() {
 		fmt.Fprintf(stdout, "parley is running: open %s in your browser (database %s)\n", displayURL(ln.Addr(), srv.tls != nil), cfg.DB.Path)
