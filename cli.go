@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -95,19 +98,64 @@ func openAdmin(ctx context.Context, cfg Config, stderr io.Writer, mustExist bool
 	}, nil
 }
 
-// publicURL is the address people open, for links the server hands out.
+// publicURL is the address people open, for links handed out where no
+// browser's request says it (parley user reset): server.public_url, or
+// the name the certificate is for, or else localhost. A request's Host
+// header is not used here: anyone can send any Host, and a reset link that
+// names a stranger's host hands them the account.
 func publicURL(cfg Config) string {
 	if cfg.Server.PublicURL != "" {
-		return cfg.Server.PublicURL
+		return strings.TrimRight(cfg.Server.PublicURL, "/")
 	}
 	_, port, _ := net.SplitHostPort(cfg.Server.Addr)
 	if cfg.TLS.enabled() {
+		host := "localhost"
 		if len(cfg.TLS.ACME.Domains) > 0 {
-			return "https://" + cfg.TLS.ACME.Domains[0]
+			host = cfg.TLS.ACME.Domains[0]
+		} else if name := certificateName(cfg.TLS.CertFile); name != "" {
+			host = name
 		}
-		return "https://localhost:" + port
+		if port == "443" || len(cfg.TLS.ACME.Domains) > 0 {
+			return "https://" + host
+		}
+		return "https://" + net.JoinHostPort(host, port)
 	}
 	return "http://localhost:" + port
+}
+
+// certificateName is the first DNS name, not a wildcard, of the first
+// certificate in a PEM file, or "".
+func certificateName(certFile string) string {
+	raw, err := os.ReadFile(certFile)
+	if err != nil {
+		return ""
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return ""
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return ""
+	}
+	for _, name := range cert.DNSNames {
+		if !strings.HasPrefix(name, "*") {
+			return name
+		}
+	}
+	return ""
+}
+
+// linkNamesLocalhost reports whether a link points at this machine only,
+// which nobody it is handed to can open.
+func linkNamesLocalhost(link string) bool {
+	u, err := url.Parse(link)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // --- backup and restore ---
@@ -396,6 +444,11 @@ func runUser(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			return fmt.Errorf("user reset %s: %w", name, err)
 		}
 		fmt.Fprintf(stdout, "one-time sign-in link for %s (valid until %s):\n%s\n", name, expires.Local().Format(time.DateTime), url)
+		if linkNamesLocalhost(url) {
+			fmt.Fprintln(stderr, "warning: this link names localhost, which only works on the server itself; set "+
+				"server.public_url (such as https://chat.example.com) in the config, or replace the address "+
+				"before the #reset= part with the one people open")
+		}
 	case "unban":
 		was, err := api.Unban(ctx, name)
 		if err != nil {

@@ -136,6 +136,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		ln.Close()
 		return err
 	}
+	warnAboutSettings(cfg, logger)
 	return srv.serve(ctx, ln, func() {
 		fmt.Fprintf(stdout, "parley is running: open %s in your browser (database %s)\n", displayURL(ln.Addr(), srv.tls != nil), cfg.DB.Path)
 	})
