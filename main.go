@@ -76,7 +76,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	case "backup":
 		return runBackup(ctx, args, environ, stdout, stderr)
 	case "restore":
-		return runRestore(ctx, args, environ, stdout, stderr)
+		return runRestore(ctx, args, environ, stdin, stdout, stderr)
 	case "user":
 		return runUser(ctx, args, environ, stdin, stdout, stderr)
 	case "version":
