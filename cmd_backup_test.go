@@ -28,6 +28,7 @@ func TestCLI_FlagsAfterArguments(t *testing.T) {
 		{[]string{"user", "add", "-db", db, "--", "dave"}, "dave-password\n", "created user dave"},
 		{[]string{"user", "list", "-db", db}, "", "carol"},
 		{[]string{"backup", backup, "-db", db}, "", "backed up"},
+		{[]string{"status", "-db", db}, "", "accounts:  3"},
 	} {
 		t.Run(strings.Join(tc.args[:2], " "), func(t *testing.T) {
 			if out := mustCLI(t, tc.stdin, tc.args...); !strings.Contains(out, tc.want) {

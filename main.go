@@ -55,8 +55,10 @@ const usageText = `Usage: parley [command] [flags]
 
 Commands:
   serve            run the chat server (the default when no command is given)
-  backup FILE      write a consistent copy of the database, even while it serves
-  restore FILE     replace the database with a backup (the server must be stopped)
+  backup FILE|-    write a consistent copy of the database, even while it serves
+  restore FILE|-   replace the database with a backup (the server must be stopped)
+  compact          rewrite the database without its free space (server stopped)
+  status           show whether a server runs, and the database's sizes
   user ...         add, passwd, rm, list, admin, reset, unban: manage accounts
   version          print the version and commit
   help             show this help
@@ -77,6 +79,10 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return runBackup(ctx, args, environ, stdout, stderr)
 	case "restore":
 		return runRestore(ctx, args, environ, stdin, stdout, stderr)
+	case "compact":
+		return runCompact(ctx, args, environ, stdout, stderr)
+	case "status":
+		return runStatus(ctx, args, environ, stdout, stderr)
 	case "user":
 		return runUser(ctx, args, environ, stdin, stdout, stderr)
 	case "version":

@@ -71,6 +71,8 @@ func newMetrics(s *server) *metrics {
 		gauge("parley_users_online", "Signed-in users with at least one connection.", func() float64 { return float64(s.hub.OnlineCount()) }),
 		gauge("parley_rooms", "Rooms in the database.", func() float64 { return float64(s.store.RoomCount()) }),
 		gauge("parley_db_size_bytes", "Size of the database file.", func() float64 { return float64(s.store.Size()) }),
+		gauge("parley_uploads", "Uploaded files kept in the database.", func() float64 { n, _ := s.store.UploadTotals(); return float64(n) }),
+		gauge("parley_uploads_bytes", "Bytes of uploaded files kept in the database.", func() float64 { _, b := s.store.UploadTotals(); return float64(b) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
