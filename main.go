@@ -60,6 +60,7 @@ Commands:
   compact          rewrite the database without its free space (server stopped)
   status           show whether a server runs, and the database's sizes
   user ...         add, passwd, rm, list, admin, reset, unban: manage accounts
+  healthcheck      exit 0 if the server on this machine is ready, 1 if not
   version          print the version and commit
   help             show this help
 
@@ -85,6 +86,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return runStatus(ctx, args, environ, stdout, stderr)
 	case "user":
 		return runUser(ctx, args, environ, stdin, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args, environ, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
