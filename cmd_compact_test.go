@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -89,7 +90,26 @@ func TestCLI_StatusAndCompact(t *testing.T) {
 	if _, err := cli(t, "", "compact", "-db", db); err == nil || !strings.Contains(err.Error(), "running") {
 		t.Fatalf("compact while a server runs: %v", err)
 	}
+	// Without the admin socket, the database's lock still says no.
+	if err := os.Remove(adminSocketPath(db)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "", "compact", "-db", db); !errors.Is(err, ErrDatabaseInUse) {
+		t.Fatalf("compact of a locked database: %v", err)
+	}
 	ts.Stop()
+
+	// What is not a parley database is refused and left as it was.
+	for _, junk := range []string{"", "not a database"} {
+		path := filepath.Join(t.TempDir(), "junk.db")
+		writeFile(t, path, junk)
+		if _, err := cli(t, "", "compact", "-db", path); !errors.Is(err, ErrNotParleyDB) {
+			t.Fatalf("compact of %q: %v", junk, err)
+		}
+		if raw, _ := os.ReadFile(path); string(raw) != junk {
+			t.Fatalf("compact changed a file that is not a database: %q", raw)
+		}
+	}
 
 	// The uploads were never attached to a message: a day on, they go,
 	// and leave their pages free inside the file.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,16 +31,22 @@ func compactDatabase(path string, lockTimeout time.Duration, swap func(compacted
 			err = fmt.Errorf("compact %s: %w: the database is corrupted (%v)", path, ErrNotParleyDB, r)
 		}
 	}()
-	if err := checkDatabaseFile(path); err != nil {
-		return fmt.Errorf("compact %s: %w", path, err)
+	if fi, err := os.Stat(path); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	} else if fi.Size() == 0 {
+		// bbolt would make an empty file a database of its own.
+		return fmt.Errorf("compact %s: %w: the file is empty", path, ErrNotParleyDB)
 	}
 	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return fmt.Errorf("compact %s: %w", path, ErrDatabaseInUse)
 	} else if err != nil {
-		return fmt.Errorf("compact %s: %w", path, err)
+		return fmt.Errorf("compact %s: %w: %v", path, ErrNotParleyDB, err)
 	}
 	defer src.Close()
+	if err := checkOpenDatabase(src, path); err != nil {
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
 
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".compact-*")
 	if err != nil {
@@ -63,4 +70,22 @@ func compactDatabase(path string, lockTimeout time.Duration, swap func(compacted
 		return fmt.Errorf("compact %s: the copy does not check out: %w", path, err)
 	}
 	return swap(tmpName)
+}
+
+// checkOpenDatabase is checkDatabaseFile for a file this process holds
+// open (and locked): sound pages, parley's, at a schema it understands.
+func checkOpenDatabase(db *bolt.DB, path string) error {
+	if err := verifyStructure(db, path); err != nil {
+		return err
+	}
+	return db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || string(meta.Get(keyApp)) != appName {
+			return fmt.Errorf("%w: it is some other program's bbolt file", ErrNotParleyDB)
+		}
+		if v, err := strconv.Atoi(string(meta.Get(keySchema))); err != nil || v > schemaVersion {
+			return fmt.Errorf("database schema version %q is not one this parley understands (%d)", meta.Get(keySchema), schemaVersion)
+		}
+		return nil
+	})
 }
