@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -137,6 +138,11 @@ func TestRelease_Artifacts(t *testing.T) {
 			t.Errorf("conffiles %q, want %v", gotConf, conffiles)
 		}
 		fields, _ := os.ReadFile(filepath.Join(control, "control"))
+		if m := regexp.MustCompile(`(?m)^Version: (\S+)$`).FindSubmatch(fields); m == nil || strings.Contains(string(m[1]), "-") {
+			// dpkg would read "1.2.0-rc1" as release 1.2.0, revision rc1,
+			// and sort it after 1.2.0.
+			t.Errorf("%s: control Version %q; a pre-release needs ~, not -", filepath.Base(debs[0]), m)
+		}
 		for _, want := range []string{"Package: " + nf.PackageName, "Architecture: " + arch, "Maintainer: " + nf.Maintainer,
 			"Homepage: " + nf.Homepage, "Section: " + nf.Section, "Pre-Depends: " + strings.Join(nf.Deb.Predepends, ", ")} {
 			if !strings.Contains(string(fields), want+"\n") {

@@ -21,6 +21,9 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 version=${1:-v0.0.0-snapshot+$commit}
 out=${2:-dist}
 ver=${version#v} # archives and packages carry the version without its v
+# In a .deb's version a pre-release sorts before its release with ~, not -
+# (1.2.0~rc1 < 1.2.0), as nfpm writes it.
+deb_ver=${ver/-/\~}
 arches=(amd64 arm64)
 # The archive's files besides the binary, as in .goreleaser.yaml.
 archive_files=(LICENSE README.md CHANGELOG.md config.yaml deploy/parley.service
@@ -72,7 +75,7 @@ for arch in "${arches[@]}"; do
 	echo /etc/parley/config.yaml >"$root/DEBIAN/conffiles"
 	cat >"$root/DEBIAN/control" <<CONTROL
 Package: parley
-Version: $ver
+Version: $deb_ver
 Section: net
 Priority: optional
 Architecture: $arch
