@@ -34,6 +34,7 @@ type adminAPI interface {
 	SetAdmin(ctx context.Context, name string, admin bool) error
 	ResetLink(ctx context.Context, name string) (string, time.Time, error)
 	Unban(ctx context.Context, name string) (bool, error)
+	Status(ctx context.Context) (statusReport, error)
 }
 
 // adminError is a refusal worth showing as it is (no such user, a bad
@@ -150,6 +151,32 @@ func (a *admin) ResetLink(ctx context.Context, name string) (string, time.Time, 
 	return link.URL, link.Expires, notFound(err, name)
 }
 
+// statusReport is what parley status shows of a database.
+type statusReport struct {
+	Version string     `json:"version"` // of the parley that answered
+	Sizes   store.Sizes `json:"sizes"`
+	Users   int        `json:"users"` // accounts not removed
+	Rooms   int        `json:"rooms"`
+}
+
+func (a *admin) Status(context.Context) (statusReport, error) {
+	sizes, err := a.store.Sizes()
+	if err != nil {
+		return statusReport{}, err
+	}
+	users, err := a.store.Users()
+	if err != nil {
+		return statusReport{}, err
+	}
+	r := statusReport{Version: versionString(), Sizes: sizes, Rooms: a.store.RoomCount()}
+	for _, u := range users {
+		if !u.Deleted {
+			r.Users++
+		}
+	}
+	return r, nil
+}
+
 func adminPassword(pw string) error {
 	if n := len([]rune(pw)); n < minPasswordLen || len(pw) > maxPasswordBytes {
 		return &adminError{http.StatusBadRequest, fmt.Sprintf("a password is %d characters to %d bytes", minPasswordLen, maxPasswordBytes)}
@@ -212,6 +239,10 @@ func adminRoutes(a adminAPI, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /users/{name}/unban", func(w http.ResponseWriter, r *http.Request) {
 		was, err := a.Unban(r.Context(), r.PathValue("name"))
 		writeAdmin(w, log, unbanReply{WasBanned: was}, err)
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := a.Status(r.Context())
+		writeAdmin(w, log, st, err)
 	})
 	mux.HandleFunc("POST /users/{name}/reset", func(w http.ResponseWriter, r *http.Request) {
 		url, expires, err := a.ResetLink(r.Context(), r.PathValue("name"))
@@ -372,4 +403,10 @@ func (c *socketAdmin) Unban(ctx context.Context, name string) (bool, error) {
 	var r unbanReply
 	err := c.do(ctx, http.MethodPost, "/users/"+name+"/unban", nil, &r)
 	return r.WasBanned, err
+}
+
+func (c *socketAdmin) Status(ctx context.Context) (statusReport, error) {
+	var r statusReport
+	err := c.do(ctx, http.MethodGet, "/status", nil, &r)
+	return r, err
 }

@@ -3,13 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -37,7 +39,7 @@ func newFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, commonFlag
 	fset := flag.NewFlagSet(name, flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	c := commonFlags{
-		config: fset.String("config", "", "config file (default config.yaml when it exists)"),
+		config: fset.String("config", "", "config file (default: config.yaml, else /etc/parley/config.yaml, when one exists)"),
 		db:     fset.String("db", "", "database file (default parley.db; db.path)"),
 	}
 	fset.Usage = func() {
@@ -47,19 +49,34 @@ func newFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, commonFlag
 	return fset, c
 }
 
-// parseArgs parses flags and checks the number of positional arguments.
-func parseArgs(fset *flag.FlagSet, args []string, want int) error {
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// parseArgs parses flags and returns the positional arguments, checking
+// there are want of them. Flags may come before or after the positional
+// arguments ("user add bob -db X"), as people type them; "--" ends the
+// flags, and "-" alone is an argument (standard output or input).
+func parseArgs(fset *flag.FlagSet, args []string, want int) ([]string, error) {
+	var positional []string
+	for {
+		if err := fset.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
 		}
-		return usageError{err.Error()}
+		rest := fset.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
 	}
-	if fset.NArg() != want {
+	if len(positional) != want {
 		fset.Usage()
-		return usageError{fmt.Sprintf("%s takes %d argument(s), got %d", fset.Name(), want, fset.NArg())}
+		return nil, usageError{fmt.Sprintf("%s takes %d argument(s), got %d", fset.Name(), want, len(positional))}
 	}
-	return nil
+	return positional, nil
 }
 
 func (c commonFlags) load(environ []string) (Config, error) {
@@ -67,7 +84,7 @@ func (c commonFlags) load(environ []string) (Config, error) {
 	if *c.db != "" {
 		settings["db.path"] = *c.db
 	}
-	return loadConfig(configSources{File: *c.config, Environ: environ, FlagSettings: settings})
+	return loadConfig(configSources{File: *c.config, Search: defaultConfigFiles(), Environ: environ, FlagSettings: settings})
 }
 
 // openAdmin reaches the database: through the admin socket of the server
@@ -78,7 +95,12 @@ func openAdmin(ctx context.Context, cfg Config, stderr io.Writer, mustExist bool
 	if c := dialAdmin(ctx, sock); c != nil {
 		return c, "through the running server", func() {}, nil
 	}
-	if _, err := os.Stat(cfg.DB.Path); mustExist && err != nil {
+	_, statErr := os.Stat(cfg.DB.Path)
+	if mustExist && statErr != nil {
+		return nil, "", nil, fmt.Errorf("database %s: %w", cfg.DB.Path, statErr)
+	}
+	owner, err := ownerFor(cfg.DB.Path)
+	if err != nil {
 		return nil, "", nil, fmt.Errorf("database %s: %w", cfg.DB.Path, err)
 	}
 	logger := newLogger(cfg.Log, stderr)
@@ -88,6 +110,14 @@ func openAdmin(ctx context.Context, cfg Config, stderr io.Writer, mustExist bool
 	}
 	if err != nil {
 		return nil, "", nil, err
+	}
+	if statErr != nil && os.Geteuid() == 0 {
+		// A new database made by root (sudo parley user add) belongs to
+		// whoever owns its directory: the service's user, who must open it.
+		if err := os.Chown(cfg.DB.Path, owner.uid, owner.gid); err != nil {
+			st.Close()
+			return nil, "", nil, fmt.Errorf("give the new database %s to its directory's owner: %w", cfg.DB.Path, err)
+		}
 	}
 	// The same write path as the server's, without connections to tell.
 	b := newBus(store.NewLog(st, logger), nil, nil, logger, time.Now)
@@ -100,170 +130,64 @@ func openAdmin(ctx context.Context, cfg Config, stderr io.Writer, mustExist bool
 	}, nil
 }
 
-// publicURL is the address people open, for links the server hands out.
+// publicURL is the address people open, for links handed out where no
+// browser's request says it (parley user reset): server.public_url, or
+// the name the certificate is for, or else localhost. A request's Host
+// header is not used here: anyone can send any Host, and a reset link that
+// names a stranger's host hands them the account.
 func publicURL(cfg Config) string {
 	if cfg.Server.PublicURL != "" {
-		return cfg.Server.PublicURL
+		return strings.TrimRight(cfg.Server.PublicURL, "/")
 	}
 	_, port, _ := net.SplitHostPort(cfg.Server.Addr)
 	if cfg.TLS.enabled() {
+		host := "localhost"
 		if len(cfg.TLS.ACME.Domains) > 0 {
-			return "https://" + cfg.TLS.ACME.Domains[0]
+			host = cfg.TLS.ACME.Domains[0]
+		} else if name := certificateName(cfg.TLS.CertFile); name != "" {
+			host = name
 		}
-		return "https://localhost:" + port
+		if port == "443" || len(cfg.TLS.ACME.Domains) > 0 {
+			return "https://" + host
+		}
+		return "https://" + net.JoinHostPort(host, port)
 	}
 	return "http://localhost:" + port
 }
 
-// --- backup and restore ---
-
-const backupUsage = `Usage: parley backup [-config FILE] [-db FILE] BACKUP-FILE
-
-Writes a consistent copy of the database to BACKUP-FILE while people keep
-chatting. With a server running it asks the server (over the admin socket
-next to the database) for a snapshot; otherwise it reads the database
-directly. The copy is checked before it replaces BACKUP-FILE. Do not copy
-the live database with cp: that copy can be torn.
-
-`
-
-func runBackup(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	fset, common := newFlagSet("backup", backupUsage, stderr)
-	if err := parseArgs(fset, args, 1); err != nil {
-		return err
-	}
-	cfg, err := common.load(environ)
+// certificateName is the first DNS name, not a wildcard, of the first
+// certificate in a PEM file, or "".
+func certificateName(certFile string) string {
+	raw, err := os.ReadFile(certFile)
 	if err != nil {
-		return err
+		return ""
 	}
-	api, how, done, err := openAdmin(ctx, cfg, stderr, true)
+	block, _ := pem.Decode(raw)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return ""
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return err
+		return ""
 	}
-	defer done()
-	dest := fset.Arg(0)
-	n, err := writeFileAtomically(dest, func(w io.Writer) error {
-		_, err := api.Backup(ctx, w)
-		return err
-	}, store.CheckFile)
-	if err != nil {
-		return fmt.Errorf("backup to %s: %w", dest, err)
-	}
-	fmt.Fprintf(stdout, "backed up %s to %s (%d bytes, %s)\n", cfg.DB.Path, dest, n, how)
-	return nil
-}
-
-// writeFileAtomically writes path through a temporary file in the same
-// directory, syncs it, checks it, and renames it into place, so path is
-// never a partial file.
-func writeFileAtomically(path string, write func(io.Writer) error, check func(string) error) (int64, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this is a no-op
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return 0, err
-	}
-	counter := &countingWriter{w: tmp}
-	if err := write(counter); err != nil {
-		tmp.Close()
-		return 0, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return 0, err
-	}
-	if err := tmp.Close(); err != nil {
-		return 0, err
-	}
-	if err := check(tmp.Name()); err != nil {
-		return 0, fmt.Errorf("the copy does not check out: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return 0, err
-	}
-	return counter.n, syncDir(filepath.Dir(path))
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-const restoreUsage = `Usage: parley restore [-config FILE] [-db FILE] BACKUP-FILE
-
-Replaces the database with BACKUP-FILE, after checking it is a sound parley
-database. It refuses while a server uses the database: stop parley first.
-The database it replaces is kept beside it as DB.before-restore-TIMESTAMP.
-
-`
-
-func runRestore(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	fset, common := newFlagSet("restore", restoreUsage, stderr)
-	if err := parseArgs(fset, args, 1); err != nil {
-		return err
-	}
-	cfg, err := common.load(environ)
-	if err != nil {
-		return err
-	}
-	src := fset.Arg(0)
-	if dialAdmin(ctx, adminSocketPath(cfg.DB.Path)) != nil {
-		return fmt.Errorf("restore: a parley server is running on %s; stop it first", cfg.DB.Path)
-	}
-	if err := store.CheckFile(src); err != nil {
-		return fmt.Errorf("restore from %s: %w", src, err)
-	}
-	fi, statErr := os.Stat(cfg.DB.Path)
-	existed := statErr == nil && fi.Size() > 0
-	// Hold the database's lock while swapping files, so no server can
-	// open it half-way.
-	unlock, err := store.LockFile(cfg.DB.Path)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	defer unlock()
-	var kept string
-	if existed {
-		kept = fmt.Sprintf("%s.before-restore-%s", cfg.DB.Path, time.Now().UTC().Format("20060102T150405Z"))
-		if err := os.Link(cfg.DB.Path, kept); err != nil {
-			return fmt.Errorf("restore: keep the current database as %s: %w", kept, err)
+	for _, name := range cert.DNSNames {
+		if !strings.HasPrefix(name, "*") {
+			return name
 		}
 	}
-	in, err := os.Open(src)
+	return ""
+}
+
+// linkNamesLocalhost reports whether a link points at this machine only,
+// which nobody it is handed to can open.
+func linkNamesLocalhost(link string) bool {
+	u, err := url.Parse(link)
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return false
 	}
-	defer in.Close()
-	n, err := writeFileAtomically(cfg.DB.Path, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	}, store.CheckFile)
-	if err != nil {
-		return fmt.Errorf("restore %s to %s: %w", src, cfg.DB.Path, err)
-	}
-	fmt.Fprintf(stdout, "restored %s from %s (%d bytes)\n", cfg.DB.Path, src, n)
-	if kept != "" {
-		fmt.Fprintf(stdout, "the previous database is kept as %s\n", kept)
-	}
-	return nil
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // --- users ---
@@ -310,15 +234,17 @@ func runUser(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	if sub == "admin" {
 		fset.BoolVar(&revoke, "revoke", false, "take the admin role away instead")
 	}
-	if err := parseArgs(fset, args, wantName); err != nil {
+	pos, err := parseArgs(fset, args, wantName)
+	if err != nil {
 		return err
 	}
 	cfg, err := common.load(environ)
 	if err != nil {
 		return err
 	}
-	name := fset.Arg(0)
+	name := ""
 	if sub != "list" {
+		name = pos[0]
 		if perr := checkUsername(name); perr != nil {
 			return usageError{perr.Message}
 		}
@@ -401,6 +327,11 @@ func runUser(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			return fmt.Errorf("user reset %s: %w", name, err)
 		}
 		fmt.Fprintf(stdout, "one-time sign-in link for %s (valid until %s):\n%s\n", name, expires.Local().Format(time.DateTime), url)
+		if linkNamesLocalhost(url) {
+			fmt.Fprintln(stderr, "warning: this link names localhost, which only works on the server itself; set "+
+				"server.public_url (such as https://chat.example.com) in the config, or replace the address "+
+				"before the #reset= part with the one people open")
+		}
 	case "unban":
 		was, err := api.Unban(ctx, name)
 		if err != nil {
@@ -480,7 +411,7 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	fset.Usage = func() {
 		fmt.Fprint(stderr, "Usage: parley version\n\nPrints the version and commit parley was built from.\n")
 	}
-	if err := parseArgs(fset, args, 0); err != nil {
+	if _, err := parseArgs(fset, args, 0); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, versionString())

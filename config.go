@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
-	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 )
 
@@ -189,10 +189,16 @@ func defaultConfig() Config {
 
 // configSources is what loadConfig reads besides the defaults.
 type configSources struct {
-	File         string            // -config; empty means config.yaml when present
+	File         string            // -config: this file, which must exist
+	Search       []string          // without -config: the first of these that exists, if any
 	Environ      []string          // KEY=value pairs; PARLEY_* are read
 	FlagSettings map[string]string // koanf key -> value, only flags given
 }
+
+// defaultConfigFiles are where the commands look for settings when no
+// -config is given: the working directory, then where the .deb and
+// README's VPS guide put them. None need exist.
+func defaultConfigFiles() []string { return []string{"config.yaml", "/etc/parley/config.yaml"} }
 
 // listKeys are settings that hold lists; from the environment they are
 // comma-separated.
@@ -204,7 +210,9 @@ var listKeys = map[string]bool{"server.allowed_origins": true, "server.trusted_p
 // result.
 func loadConfig(src configSources) (Config, error) {
 	k := koanf.New(".")
-	if err := k.Load(structs.Provider(defaultConfig(), "koanf"), nil); err != nil {
+	defaults := map[string]any{}
+	flattenConfig(reflect.ValueOf(defaultConfig()), "", defaults)
+	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
 		return Config{}, fmt.Errorf("load defaults: %w", err)
 	}
 	// PARLEY_TLS_ACME_DOMAINS names tls.acme.domains: keys are matched with
@@ -216,11 +224,16 @@ func loadConfig(src configSources) (Config, error) {
 		sections[strings.SplitN(key, ".", 2)[0]] = true
 	}
 
-	path, required := src.File, true
+	path := src.File
 	if path == "" {
-		path, required = "config.yaml", false
+		for _, p := range src.Search {
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+		}
 	}
-	if _, err := os.Stat(path); err == nil || required {
+	if path != "" {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return Config{}, fmt.Errorf("config file %q does not exist", path)
@@ -283,6 +296,20 @@ func loadConfig(src configSources) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil
+}
+
+// flattenConfig adds every setting of v, a Config or one of its sections,
+// to out under its koanf key ("server.addr"), named by the koanf tags.
+func flattenConfig(v reflect.Value, prefix string, out map[string]any) {
+	t := v.Type()
+	for i := range t.NumField() {
+		key := prefix + t.Field(i).Tag.Get("koanf")
+		if f := v.Field(i); f.Kind() == reflect.Struct {
+			flattenConfig(f, key+".", out)
+		} else {
+			out[key] = f.Interface()
+		}
+	}
 }
 
 func splitList(s string) []string {
@@ -444,8 +471,8 @@ func (t TLSConfig) validate() error {
 		return bad("tls.cert_file", t.CertFile, "tls.cert_file and tls.key_file go together")
 	case t.CertFile != "" && len(t.ACME.Domains) > 0:
 		return bad("tls.acme.domains", t.ACME.Domains, "use either tls.cert_file/tls.key_file or tls.acme, not both")
-	case len(t.ACME.Domains) > 0 && !strings.Contains(t.ACME.Email, "@"):
-		return bad("tls.acme.email", t.ACME.Email, "Let's Encrypt needs a contact address for expiry notices")
+	case t.ACME.Email != "" && !strings.Contains(t.ACME.Email, "@"):
+		return bad("tls.acme.email", t.ACME.Email, "an email address, or empty for none")
 	}
 	for _, d := range t.ACME.Domains {
 		if d == "" || strings.ContainsAny(d, "/: ") || net.ParseIP(d) != nil {

@@ -117,6 +117,32 @@ func TestConfig_Errors(t *testing.T) {
 	}
 }
 
+// TestConfig_Search: without -config, the first file of the search list
+// that exists is read (config.yaml, then /etc/parley/config.yaml), and
+// none need exist; a file named with -config must exist.
+func TestConfig_Search(t *testing.T) {
+	dir := t.TempDir()
+	local, system := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "etc-parley-config.yaml")
+	search := []string{local, system}
+	if cfg, err := loadConfig(configSources{Search: search}); err != nil || !reflect.DeepEqual(cfg, defaultConfig()) {
+		t.Fatalf("no file in the search list: %v", err)
+	}
+	writeFile(t, system, "history:\n  per_room: 7\n")
+	if cfg, err := loadConfig(configSources{Search: search}); err != nil || cfg.History.PerRoom != 7 {
+		t.Fatalf("the second file of the search list was not read: %v %d", err, cfg.History.PerRoom)
+	}
+	writeFile(t, local, "history:\n  per_room: 9\n")
+	if cfg, err := loadConfig(configSources{Search: search}); err != nil || cfg.History.PerRoom != 9 {
+		t.Fatalf("the first file of the search list does not come first: %v %d", err, cfg.History.PerRoom)
+	}
+	if _, err := loadConfig(configSources{File: filepath.Join(dir, "missing.yaml"), Search: search}); err == nil {
+		t.Fatal("a missing -config file was accepted")
+	}
+	if got := defaultConfigFiles(); !reflect.DeepEqual(got, []string{"config.yaml", "/etc/parley/config.yaml"}) {
+		t.Fatalf("defaultConfigFiles() = %v", got)
+	}
+}
+
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {

@@ -50,7 +50,7 @@ func (s *server) routes() http.Handler {
 		}
 		page.ServeHTTP(w, r)
 	})
-	return mux
+	return s.metrics.instrument(mux)
 }
 
 // setPageHeaders keeps the page from running anything but its own

@@ -57,9 +57,12 @@ const usageText = `Usage: parley [command] [flags]
 
 Commands:
   serve            run the chat server (the default when no command is given)
-  backup FILE      write a consistent copy of the database, even while it serves
-  restore FILE     replace the database with a backup (the server must be stopped)
+  backup FILE|-    write a consistent copy of the database, even while it serves
+  restore FILE|-   replace the database with a backup (the server must be stopped)
+  compact          rewrite the database without its free space (server stopped)
+  status           show whether a server runs, and the database's sizes
   user ...         add, passwd, rm, list, admin, reset, unban: manage accounts
+  healthcheck      exit 0 if the server on this machine is ready, 1 if not
   version          print the version and commit
   help             show this help
 
@@ -78,9 +81,15 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	case "backup":
 		return runBackup(ctx, args, environ, stdout, stderr)
 	case "restore":
-		return runRestore(ctx, args, environ, stdout, stderr)
+		return runRestore(ctx, args, environ, stdin, stdout, stderr)
+	case "compact":
+		return runCompact(ctx, args, environ, stdout, stderr)
+	case "status":
+		return runStatus(ctx, args, environ, stdout, stderr)
 	case "user":
 		return runUser(ctx, args, environ, stdin, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args, environ, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -95,7 +104,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	configPath := fset.String("config", "", "config file (default config.yaml when it exists)")
+	configPath := fset.String("config", "", "config file (default: config.yaml, else /etc/parley/config.yaml, when one exists)")
 	fset.String("addr", "", "listen address HOST:PORT (default :8080; server.addr)")
 	fset.String("db", "", "database file (default parley.db; db.path)")
 	fset.Usage = func() {
@@ -121,23 +130,24 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 			settings[key] = f.Value.String()
 		}
 	})
-	cfg, err := loadConfig(configSources{File: *configPath, Environ: environ, FlagSettings: settings})
+	cfg, err := loadConfig(configSources{File: *configPath, Search: defaultConfigFiles(), Environ: environ, FlagSettings: settings})
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg.Log, stderr)
 
-	srv, err := newServer(cfg, logger)
-	if err != nil {
-		return err
-	}
-	// Listen synchronously, so a busy port is an error, not a log line.
+	// Listen synchronously, so a busy port is an error, not a log line,
+	// and before opening the store, so that error leaves no new database.
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
-		srv.cancel()
-		srv.closeStore()
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
 	}
+	srv, err := newServer(cfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	warnAboutSettings(cfg, logger)
 	return srv.serve(ctx, ln, func() {
 		fmt.Fprintf(stdout, "parley is running: open %s in your browser (database %s)\n", displayURL(ln.Addr(), srv.tls != nil), cfg.DB.Path)
 	})

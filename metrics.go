@@ -110,6 +110,8 @@ func (m *metrics) watch(hub *Hub, st *store.Store) {
 		gauge("parley_users_online", "Signed-in users with at least one connection.", func() float64 { return float64(hub.OnlineCount()) }),
 		gauge("parley_rooms", "Rooms in the database.", func() float64 { return float64(st.RoomCount()) }),
 		gauge("parley_db_size_bytes", "Size of the database file.", func() float64 { return float64(st.Size()) }),
+		gauge("parley_uploads", "Uploaded files kept in the database.", func() float64 { n, _ := st.UploadTotals(); return float64(n) }),
+		gauge("parley_uploads_bytes", "Bytes of uploaded files kept in the database.", func() float64 { _, b := st.UploadTotals(); return float64(b) }),
 	)
 }
 
