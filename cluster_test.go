@@ -87,11 +87,26 @@ func startCluster(t *testing.T, n, replicas int) []*testServer {
 // same ids; after the run every node's database holds the same state.
 func TestCluster_ChatAcrossNodes(t *testing.T) {
 	nodes := startCluster(t, 3, 3)
-	alice, _ := signedIn(t, nodes[0], "alice")
+	alice, aliceA := signedIn(t, nodes[0], "alice")
 	alice.join("lobby")
+	// Presence: node 2 learns alice is online on node 1, and bob, signing
+	// in there, finds her in his list; alice hears him come online.
+	aliceID := mustParseUint(t, aliceA.UserID)
+	waitFor(t, "node 2 to see alice online", func() bool { return nodes[1].srv.hub.Online(aliceID) })
 	bob, bobA := signedIn(t, nodes[1], "bob")
+	if !containsUser(bobA.OnlineUsers, "alice") {
+		t.Fatalf("bob's onlineUsers on node 2 = %+v, want alice of node 1", bobA.OnlineUsers)
+	}
+	decodeUserRef(t, alice.await("userOnline"), "bob")
 	bob.join("lobby")
 	alice.await("userJoined")
+	// Typing crosses nodes too.
+	bob.send("typing", map[string]any{"roomId": "lobby", "isTyping": true})
+	var ty typingOutData
+	decodeInto(t, alice.await("typing"), &ty)
+	if ty.Username != "bob" || !ty.IsTyping {
+		t.Fatalf("alice saw typing %+v", ty)
+	}
 
 	alice.send("chat", map[string]string{"roomId": "lobby", "content": "hello from n1", "clientMsgId": "a-1"})
 	mine := alice.awaitMessage("hello from n1")
@@ -114,15 +129,54 @@ func TestCluster_ChatAcrossNodes(t *testing.T) {
 	bob.awaitMessage("psst")
 
 	carol, _ := signedIn(t, nodes[2], "carol")
+	decodeUserRef(t, alice.await("userOnline"), "carol")
 	j := carol.join("lobby")
 	if len(j.History) != 2 || j.History[0].ID != mine.ID || j.History[0].Content != "hello again from n1" ||
 		len(j.History[0].Reactions) != 1 || j.History[1].ID != reply.ID {
 		t.Fatalf("carol on n3 sees %+v", j.History)
 	}
+	// A user is online while any node has them: bob's second connection,
+	// on node 3, keeps him online when the one on node 2 closes.
+	bob2, _ := signedIn(t, nodes[2], "bob")
+	waitFor(t, "node 1 to see bob on node 3 too", func() bool {
+		nodes[0].srv.hub.mu.RLock()
+		defer nodes[0].srv.hub.mu.RUnlock()
+		r := nodes[0].srv.hub.remote[mustParseUint(t, bobA.UserID)]
+		return r != nil && len(r.nodes) == 2
+	})
+	bob.conn.Close()
+	waitFor(t, "node 1 to see bob leave node 2", func() bool {
+		nodes[0].srv.hub.mu.RLock()
+		defer nodes[0].srv.hub.mu.RUnlock()
+		r := nodes[0].srv.hub.remote[mustParseUint(t, bobA.UserID)]
+		return r != nil && len(r.nodes) == 1
+	})
+	alice.none("userOffline")
+	bob2.conn.Close()
+	decodeUserRef(t, alice.await("userOffline"), "bob")
+	waitConverged(t, nodes)
 	for _, ts := range nodes {
 		ts.Stop()
 	}
 	assertSameDatabases(t, nodes)
+}
+
+// waitConverged waits until every node has applied as much of the log as
+// the furthest one.
+func waitConverged(t *testing.T, nodes []*testServer) {
+	t.Helper()
+	waitFor(t, "the nodes to apply the same log", func() bool {
+		var first uint64
+		for i, ts := range nodes {
+			a := ts.srv.storage.clog.Applied()
+			if i == 0 {
+				first = a
+			} else if a != first {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // assertSameDatabases checks that every node's database exports alike.
@@ -152,4 +206,13 @@ func TestCluster_OneNode(t *testing.T) {
 	c.send("chat", map[string]string{"roomId": "alone", "content": "echo"})
 	c.awaitMessage("echo")
 	t.Logf("a one-node cluster acknowledged a message in %s", time.Since(start))
+}
+
+func containsUser(list []userRef, name string) bool {
+	for _, u := range list {
+		if u.Username == name {
+			return true
+		}
+	}
+	return false
 }

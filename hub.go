@@ -82,6 +82,7 @@ type presence struct {
 	conns map[*Conn]struct{}
 	rooms map[string]struct{}
 	peers map[uint64]struct{}
+	nodes map[string]struct{} // for a user online on other nodes: which (see hub_remote.go)
 }
 
 func (p *presence) ref() userRef { return userRef{UserID: formatID(p.id), Username: p.name} }
@@ -114,6 +115,11 @@ type Hub struct {
 	// passes the limit, or people would stay online in their lists
 	// forever. Entries are added only below the limit, so it stays small.
 	everyone map[uint64]*presence
+	// remote holds the users online on other nodes of a cluster, and
+	// remoteRooms indexes them by room (hub_remote.go).
+	remote      map[uint64]*presence
+	remoteRooms map[string]map[uint64]struct{}
+	relay       presenceRelay // tells the other nodes; nil on a single server
 	// seen is the log position of the newest batch whose events the hub
 	// has begun to deliver. A view of the store read at an older position
 	// may miss an event already delivered, so attaching with it is refused
@@ -134,6 +140,8 @@ func NewHub(cfg HubConfig, log *slog.Logger, m *metrics) *Hub {
 		rooms:         map[string]map[*Conn]struct{}{},
 		users:         map[uint64]*presence{},
 		everyone:      map[uint64]*presence{},
+		remote:        map[uint64]*presence{},
+		remoteRooms:   map[string]map[uint64]struct{}{},
 	}
 	mc := h.m.Config
 	mc.MaxMessageSize = cfg.FrameBytes
@@ -320,7 +328,7 @@ func (h *Hub) SignIn(c *Conn, who identity, rooms []string, peers []uint64, hell
 		h.mu.RUnlock()
 		return false
 	}
-	wholeServer := len(h.users) <= h.presenceLimit
+	wholeServer := h.onlineCountAllLocked() <= h.presenceLimit
 	online := []userRef{p.ref()}
 	h.audienceLocked(p, false, func(o *presence) { online = append(online, o.ref()) })
 	h.mu.RUnlock()
@@ -328,8 +336,8 @@ func (h *Hub) SignIn(c *Conn, who identity, rooms []string, peers []uint64, hell
 	frame := hello(online)
 
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if seq < h.seen {
+		h.mu.Unlock()
 		return false
 	}
 	first := h.users[who.userID] == nil
@@ -353,8 +361,12 @@ func (h *Hub) SignIn(c *Conn, who identity, rooms []string, peers []uint64, hell
 			h.subscribeLocked(r, other)
 		}
 	}
-	if first {
+	if first && h.remote[who.userID] == nil {
 		h.sendPresenceLocked(p, marshalFrame("userOnline", p.ref()))
+	}
+	h.mu.Unlock()
+	if first && h.relay != nil {
+		h.relay.Set(p.id, p.name, keys(p.rooms), keys(p.peers), true)
 	}
 	return true
 }
@@ -362,30 +374,41 @@ func (h *Hub) SignIn(c *Conn, who identity, rooms []string, peers []uint64, hell
 // detach removes a connection and, when it was the user's last one,
 // announces them offline.
 func (h *Hub) detach(c *Conn) {
+	if p := h.detachLocked(c); p != nil && h.relay != nil {
+		h.relay.Set(p.id, p.name, nil, nil, false)
+	}
+}
+
+// detachLocked is detach under the lock; it returns the user who went
+// offline here, if one did.
+func (h *Hub) detachLocked(c *Conn) *presence {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.conns, c.id)
 	who := c.who.Load()
 	if who == nil {
-		return
+		return nil
 	}
 	p := h.users[who.userID]
 	if p == nil {
-		return
+		return nil
 	}
 	if _, ok := p.conns[c]; !ok {
-		return
+		return nil
 	}
 	delete(p.conns, c)
 	for r := range p.rooms {
 		h.unsubscribeLocked(r, c)
 	}
 	if len(p.conns) > 0 {
-		return
+		return nil
 	}
 	delete(h.users, who.userID)
 	delete(h.everyone, who.userID)
-	h.sendPresenceLocked(p, marshalFrame("userOffline", p.ref()))
+	if h.remote[who.userID] == nil {
+		h.sendPresenceLocked(p, marshalFrame("userOffline", p.ref()))
+	}
+	return p
 }
 
 // Subscribe subscribes a connection to a room its user has just joined,
@@ -467,11 +490,15 @@ func (h *Hub) UserRooms(c *Conn) []string {
 	return out
 }
 
-// Typing relays a typing notice to a room's connections but the typist's.
+// Typing relays a typing notice to a room's connections but the typist's,
+// here and on the other nodes.
 func (h *Hub) Typing(room string, userID uint64, frame []byte) {
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	h.broadcastLocked(room, frame, userID)
+	h.mu.RUnlock()
+	if h.relay != nil {
+		h.relay.Typing(room, userID, frame)
+	}
 }
 
 // broadcastLocked writes a frame, marshalled once, to every connection
@@ -501,18 +528,20 @@ func (h *Hub) sendUserLocked(userID uint64, frame []byte) int {
 	return len(p.conns)
 }
 
-// OnlineCount is how many users have at least one connection.
+// OnlineCount is how many users have at least one connection, here or
+// on another node.
 func (h *Hub) OnlineCount() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.users)
+	return h.onlineCountAllLocked()
 }
 
-// Online reports whether a user has at least one connection.
+// Online reports whether a user has at least one connection, here or on
+// another node.
 func (h *Hub) Online(userID uint64) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.users[userID] != nil
+	return h.users[userID] != nil || h.remote[userID] != nil
 }
 
 // OnlineCounts returns how many distinct users are connected to each of
@@ -531,6 +560,9 @@ func (h *Hub) onlineCountLocked(room string) int {
 	users := map[uint64]struct{}{}
 	for c := range h.rooms[room] {
 		users[c.who.Load().userID] = struct{}{}
+	}
+	for id := range h.remoteRooms[room] {
+		users[id] = struct{}{}
 	}
 	return len(users)
 }
@@ -552,10 +584,19 @@ func (h *Hub) sendPresenceLocked(p *presence, frame []byte) {
 // Its cost grows with the user's rooms (and the everyone set, at most
 // about presenceLimit), not with the server, once more than
 // presenceLimit users are online.
+//
+// Users online on other nodes are visited too (they have no connections
+// here, so sending to them is a no-op); a user online both here and
+// elsewhere is visited once.
 func (h *Hub) audienceLocked(p *presence, withEveryone bool, fn func(*presence)) {
-	if len(h.users) <= h.presenceLimit {
+	if h.onlineCountAllLocked() <= h.presenceLimit {
 		for id, o := range h.users {
 			if id != p.id {
+				fn(o)
+			}
+		}
+		for id, o := range h.remote {
+			if id != p.id && h.users[id] == nil {
 				fn(o)
 			}
 		}
@@ -573,9 +614,12 @@ func (h *Hub) audienceLocked(p *presence, withEveryone bool, fn func(*presence))
 		for c := range h.rooms[r] {
 			visit(h.users[c.who.Load().userID])
 		}
+		for id := range h.remoteRooms[r] {
+			visit(h.presenceLocked(id))
+		}
 	}
 	for id := range p.peers {
-		visit(h.users[id])
+		visit(h.presenceLocked(id))
 	}
 	if withEveryone {
 		for _, o := range h.everyone {

@@ -118,6 +118,9 @@ func (h *Hub) messagePosted(m store.Message) int {
 			p.peers[pair[1]] = struct{}{}
 			n += len(p.conns)
 		}
+		if r := h.remote[pair[0]]; r != nil {
+			r.peers[pair[1]] = struct{}{}
+		}
 	}
 	h.metrics.deliveries.Add(float64(n))
 	h.sendUserLocked(m.TargetID, marshalFrame("privateMessage", mf))
@@ -160,6 +163,7 @@ func (h *Hub) memberJoined(origin string, e store.MemberJoined) {
 	joined := roomUserData{RoomID: room, UserID: formatID(uid), Username: e.User.Name}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.remoteJoinedLocked(uid, room)
 	p := h.users[uid]
 	if e.InvitedBy == nil {
 		if p != nil {
@@ -175,12 +179,15 @@ func (h *Hub) memberJoined(origin string, e store.MemberJoined) {
 	}
 	by := toUserRef(*e.InvitedBy)
 	if p != nil {
+		// Under the lock nothing is written between these steps, so
+		// invited still comes before the room's traffic.
 		p.rooms[room] = struct{}{}
-		online := h.onlineCountLocked(room) + 1 // the invited user is online
-		invited := marshalFrame("invited", invitedData{Room: toRoomInfo(e.Room, online), By: by})
+		for c := range p.conns {
+			h.subscribeLocked(room, c)
+		}
+		invited := marshalFrame("invited", invitedData{Room: toRoomInfo(e.Room, h.onlineCountLocked(room)), By: by})
 		for c := range p.conns {
 			c.Send(invited)
-			h.subscribeLocked(room, c)
 		}
 	}
 	joined.InvitedBy = &by
@@ -189,6 +196,7 @@ func (h *Hub) memberJoined(origin string, e store.MemberJoined) {
 
 // leaveLocked unsubscribes every connection of a user from a room.
 func (h *Hub) leaveLocked(userID uint64, room string) {
+	h.remoteLeftLocked(userID, room)
 	p := h.users[userID]
 	if p == nil {
 		return

@@ -232,6 +232,11 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	s.hub = NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer, WriteWait: cfg.Server.WriteWait,
 		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit,
 		CheckOrigin: sameOrAllowedOrigin(cfg.Server.AllowedOrigins)}, logger, s.metrics)
+	if err := storage.relay(s.hub); err != nil {
+		storage.log.Close()
+		storage.close(logger)
+		return nil, err
+	}
 	s.metrics.watch(s.hub, st)
 	if storage.node != nil {
 		s.metrics.watchCluster(storage.node, storage.clog)

@@ -33,11 +33,46 @@ type commandLog interface {
 
 // storage is the opened database and the log that applies to it.
 type storage struct {
-	st   *store.Store
-	log  commandLog
-	node *cluster.Node // nil on a single server
-	clog *cluster.Log  // the log, on a node
+	st       *store.Store
+	log      commandLog
+	node     *cluster.Node     // nil on a single server
+	clog     *cluster.Log      // the log, on a node
+	presence *cluster.Presence // presence and typing with the other nodes, once relayed
 }
+
+// relay connects the hub to the other nodes: its users' presence and
+// typing go out, theirs come in. Nothing on a single server.
+func (s *storage) relay(h *Hub) error {
+	if s.node == nil {
+		return nil
+	}
+	p, err := s.node.Presence(remoteHub{h})
+	if err != nil {
+		return err
+	}
+	s.presence = p
+	h.SetRelay(presenceOut{p})
+	return nil
+}
+
+// remoteHub hands what the other nodes say to the hub.
+type remoteHub struct{ h *Hub }
+
+func (r remoteHub) RemoteOnline(node string, u cluster.Online) {
+	r.h.RemoteOnline(node, u.UserID, u.Name, u.Rooms, u.Peers)
+}
+func (r remoteHub) RemoteOffline(node string, userID uint64) { r.h.RemoteOffline(node, userID) }
+func (r remoteHub) RemoteTyping(room string, userID uint64, frame []byte) {
+	r.h.RemoteTyping(room, userID, frame)
+}
+
+// presenceOut tells the other nodes what the hub says.
+type presenceOut struct{ p *cluster.Presence }
+
+func (o presenceOut) Set(userID uint64, name string, rooms []string, peers []uint64, online bool) {
+	o.p.Set(cluster.Online{UserID: userID, Name: name, Rooms: rooms, Peers: peers}, online)
+}
+func (o presenceOut) Typing(room string, userID uint64, frame []byte) { o.p.Typing(room, userID, frame) }
 
 // openStore opens the configured database and starts its log: on a
 // cluster node, joins the cluster and applies its log from where the
@@ -88,6 +123,9 @@ func clusterConfig(cfg Config) cluster.Config {
 // close stops the log (after what is queued), leaves the cluster and
 // closes the database. Close the bus first.
 func (s *storage) close(logger *slog.Logger) {
+	if s.presence != nil {
+		s.presence.Close()
+	}
 	if s.node != nil {
 		s.node.Close()
 	}

@@ -267,7 +267,15 @@ func (n *Node) checkSettings(ctx context.Context) error {
 		} else if !errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("record setting %s: %w", key, err)
 		}
-		e, err := kv.Get(ctx, name)
+		// Another node wrote it a moment ago; a replica this node reads
+		// from may not have it yet.
+		var e jetstream.KeyValueEntry
+		for range 50 {
+			if e, err = kv.Get(ctx, name); !errors.Is(err, jetstream.ErrKeyNotFound) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		if err != nil {
 			return fmt.Errorf("read setting %s: %w", key, err)
 		}
