@@ -128,10 +128,25 @@ func TestCluster_ChatAcrossNodes(t *testing.T) {
 	alice.send("private", map[string]string{"targetUserId": bobA.UserID, "content": "psst"})
 	bob.awaitMessage("psst")
 
-	carol, _ := signedIn(t, nodes[2], "carol")
+	carol, carolA := signedIn(t, nodes[2], "carol")
 	decodeUserRef(t, alice.await("userOnline"), "carol")
+	// A file uploaded through node 3 is served by node 1: its bytes are
+	// in the cluster's object store, its record in every database.
+	status, file := upload(t, nodes[2], carolA.Token, "dot.png", pngBytes)
+	if status != 201 {
+		t.Fatalf("upload to node 3: %d", status)
+	}
+	carol.join("lobby")
+	carol.send("chat", map[string]any{"roomId": "lobby", "content": "a picture", "files": []string{file.ID}})
+	pic := alice.awaitMessage("a picture")
+	if len(pic.Files) != 1 {
+		t.Fatalf("the message carries %+v", pic.Files)
+	}
+	if code, _, body := httpGet(t, nodes[0].URL()+pic.Files[0].URL); code != 200 || body != string(pngBytes) {
+		t.Fatalf("node 1 serves the file from node 3: %d, %d bytes", code, len(body))
+	}
 	j := carol.join("lobby")
-	if len(j.History) != 2 || j.History[0].ID != mine.ID || j.History[0].Content != "hello again from n1" ||
+	if len(j.History) != 3 || j.History[0].ID != mine.ID || j.History[0].Content != "hello again from n1" ||
 		len(j.History[0].Reactions) != 1 || j.History[1].ID != reply.ID {
 		t.Fatalf("carol on n3 sees %+v", j.History)
 	}

@@ -257,7 +257,8 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
 			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom},
 			&moderationHandlers{deps: d})}
-	s.uploads = &uploads{cfg: cfg.Uploads, store: st, bus: s.bus, now: now, log: logger, slots: make(chan struct{}, maxConcurrentUploads)}
+	s.uploads = &uploads{cfg: cfg.Uploads, store: st, bus: s.bus, now: now, log: logger, slots: make(chan struct{}, maxConcurrentUploads),
+		blobs: storage.blobs()}
 	s.admin = &admin{store: st, bus: s.bus, hasher: hasher, publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return s, nil
 }
@@ -386,13 +387,26 @@ func (s *server) janitor(ctx context.Context) {
 	}
 }
 
-// expire deletes expired tokens, reset links and unattached uploads.
+// expire deletes expired tokens, reset links and unattached uploads, and
+// on a cluster node the uploaded bytes no file record names any more.
 func (s *server) expire(ctx context.Context) {
 	out, err := s.bus.Do(ctx, "", store.Expire{})
 	if err != nil {
 		s.log.Warn("delete expired tokens and uploads", "err", err)
 	} else if out.Count > 0 {
 		s.log.Info("deleted expired tokens, reset links and unattached uploads", "count", out.Count)
+	}
+	if f := s.storage.files; f != nil {
+		// An hour's grace: bytes are stored before their command applies.
+		n, err := f.Sweep(ctx, time.Hour, func(id string) bool {
+			_, err := s.store.File(id)
+			return !errors.Is(err, store.ErrNotFound)
+		})
+		if err != nil {
+			s.log.Warn("delete uploads no file names", "err", err)
+		} else if n > 0 {
+			s.log.Info("deleted uploads no file names", "count", n)
+		}
 	}
 }
 

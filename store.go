@@ -38,6 +38,16 @@ type storage struct {
 	node     *cluster.Node     // nil on a single server
 	clog     *cluster.Log      // the log, on a node
 	presence *cluster.Presence // presence and typing with the other nodes, once relayed
+	files    *cluster.Files    // uploaded bytes, on a node
+}
+
+// blobs is where uploaded bytes are kept outside the database: nil on a
+// single server, which keeps them inside.
+func (s *storage) blobs() fileBlobs {
+	if s.files == nil {
+		return nil
+	}
+	return s.files
 }
 
 // relay connects the hub to the other nodes: its users' presence and
@@ -90,13 +100,19 @@ func openStore(cfg Config, logger *slog.Logger) (*storage, error) {
 		st.Close()
 		return nil, fmt.Errorf("cluster node %s: %w", cfg.Cluster.Node, err)
 	}
+	files, err := node.Files(context.Background())
+	if err != nil {
+		node.Close()
+		st.Close()
+		return nil, fmt.Errorf("cluster node %s: %w", cfg.Cluster.Node, err)
+	}
 	clog, err := node.Log(st)
 	if err != nil {
 		node.Close()
 		st.Close()
 		return nil, fmt.Errorf("cluster node %s: %w", cfg.Cluster.Node, err)
 	}
-	return &storage{st: st, log: clog, node: node, clog: clog}, nil
+	return &storage{st: st, log: clog, node: node, clog: clog, files: files}, nil
 }
 
 // clusterConfig is what the cluster package needs of the settings.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -96,6 +97,15 @@ type uploads struct {
 	now   func() time.Time
 	log   *slog.Logger
 	slots chan struct{} // uploads being received, at most maxConcurrentUploads
+	// blobs keeps files' bytes outside the database: a cluster's object
+	// store, which every node reads. nil: in the database.
+	blobs fileBlobs
+}
+
+// fileBlobs is where a cluster keeps uploaded bytes.
+type fileBlobs interface {
+	Put(ctx context.Context, id string, data []byte) error
+	Open(ctx context.Context, id string) (io.ReadCloser, error)
 }
 
 // handleUpload stores a file sent as the request body, for the user whose
@@ -133,11 +143,22 @@ func (s *uploads) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := cleanFileName(r.URL.Query().Get("name"))
-	id := make([]byte, 16)
-	rand.Read(id) // 128 bits: the id is also the capability to fetch the file
-	out, err := s.bus.Do(r.Context(), "", store.PutFile{FileID: hex.EncodeToString(id), Owner: user.ID, Name: name,
+	raw := make([]byte, 16)
+	rand.Read(raw) // 128 bits: the id is also the capability to fetch the file
+	cmd := store.PutFile{FileID: hex.EncodeToString(raw), Owner: user.ID, Name: name,
 		ContentType: servedType(http.DetectContentType(data)), Data: data,
-		Quota: store.UploadQuota{PerUser: s.cfg.UserQuotaBytes, Total: s.cfg.TotalBytes}})
+		Quota: store.UploadQuota{PerUser: s.cfg.UserQuotaBytes, Total: s.cfg.TotalBytes}}
+	if s.blobs != nil {
+		// The bytes go to the cluster's object store; the log carries the
+		// rest. Bytes whose command is refused are swept away later.
+		if err := s.blobs.Put(r.Context(), cmd.FileID, data); err != nil {
+			s.log.Error("store upload in the cluster", "user", user.Name, "err", err)
+			writeJSONError(w, http.StatusServiceUnavailable, codeStoreUnavailable, "The server could not save this; try again")
+			return
+		}
+		cmd.Data, cmd.ExternalSize = nil, int64(len(data))
+	}
+	out, err := s.bus.Do(r.Context(), "", cmd)
 	f := out.File
 	switch {
 	case errors.Is(err, store.ErrQuotaExceeded):
@@ -183,6 +204,22 @@ func (s *uploads) handleFile(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
 	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
 	if r.Method == http.MethodHead {
+		return
+	}
+	if f.External {
+		if s.blobs == nil {
+			s.log.Error("serve file: its bytes are kept in a cluster, and this server is not a node of one", "file", f.ID)
+			return
+		}
+		body, err := s.blobs.Open(r.Context(), f.ID)
+		if err != nil {
+			s.log.Warn("serve file", "file", f.ID, "err", err)
+			return // the short body tells the client
+		}
+		defer body.Close()
+		if _, err := io.Copy(w, body); err != nil {
+			s.log.Debug("serve file", "file", f.ID, "err", err)
+		}
 		return
 	}
 	for i := range f.Chunks() {

@@ -38,11 +38,14 @@ type fileRecord struct {
 	Conv        []byte    `json:"conv,omitempty"` // set once attached
 	Seq         uint64    `json:"seq,omitempty"`
 	Chunks      int       `json:"chunks"`
+	// External: the bytes are kept outside the database (a cluster's
+	// object store), under the file's id.
+	External bool `json:"external,omitempty"`
 }
 
 func (r fileRecord) stored(id string) StoredFile {
 	return StoredFile{FileRef: FileRef{ID: id, Name: r.Name, Size: r.Size, ContentType: r.ContentType},
-		Owner: r.Owner, CreatedAt: r.CreatedAt, Attached: r.Conv != nil}
+		Owner: r.Owner, CreatedAt: r.CreatedAt, Attached: r.Conv != nil, External: r.External}
 }
 
 func getFile(tx *bolt.Tx, id string) (fileRecord, error) {
@@ -57,9 +60,11 @@ func getFile(tx *bolt.Tx, id string) (fileRecord, error) {
 	return rec, nil
 }
 
-// putFile stores an upload of its owner's, if the quotas allow.
+// putFile stores an upload of its owner's, if the quotas allow: its bytes
+// in chunks, or, with ExternalSize, only its metadata.
 func (a *applier) putFile(c PutFile) (Outcome, error) {
-	if c.FileID == "" || len(c.Data) == 0 {
+	external := len(c.Data) == 0 && c.ExternalSize > 0
+	if c.FileID == "" || (len(c.Data) == 0 && !external) {
 		return Outcome{}, fmt.Errorf("%w: a file needs an id and bytes", errBadCommand)
 	}
 	if a.tx.Bucket(bucketFiles).Get([]byte(c.FileID)) != nil {
@@ -67,21 +72,16 @@ func (a *applier) putFile(c PutFile) (Outcome, error) {
 	}
 	rec := fileRecord{Name: c.Name, Size: int64(len(c.Data)), ContentType: c.ContentType, Owner: c.Owner, CreatedAt: a.now,
 		Chunks: (len(c.Data) + fileChunkBytes - 1) / fileChunkBytes}
+	if external {
+		rec.Size, rec.External = c.ExternalSize, true
+	}
 	usage := a.tx.Bucket(bucketUsage)
 	mine, total := getCounter(usage, u64key(c.Owner)), getCounter(usage, keyUsageTotal)
 	if (c.Quota.PerUser > 0 && mine+rec.Size > c.Quota.PerUser) || (c.Quota.Total > 0 && total+rec.Size > c.Quota.Total) {
 		return Outcome{}, ErrQuotaExceeded
 	}
-	chunks, err := a.tx.Bucket(bucketFileData).CreateBucket([]byte(c.FileID))
-	if err != nil {
+	if err := a.putChunks(c.FileID, c.Data); err != nil {
 		return Outcome{}, err
-	}
-	chunks.FillPercent = 1 // written once, in order
-	for i := 0; i < rec.Chunks; i++ {
-		end := min((i+1)*fileChunkBytes, len(c.Data))
-		if err := chunks.Put(u64key(uint64(i)), c.Data[i*fileChunkBytes:end]); err != nil {
-			return Outcome{}, err
-		}
 	}
 	if err := putJSON(a.tx.Bucket(bucketFiles), []byte(c.FileID), rec); err != nil {
 		return Outcome{}, err
@@ -93,6 +93,27 @@ func (a *applier) putFile(c PutFile) (Outcome, error) {
 		return Outcome{}, err
 	}
 	return Outcome{File: rec.stored(c.FileID)}, nil
+}
+
+// putChunks writes a file's bytes in chunks; none for a file kept
+// elsewhere.
+func (a *applier) putChunks(id string, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	chunks, err := a.tx.Bucket(bucketFileData).CreateBucket([]byte(id))
+	if err != nil {
+		return err
+	}
+	chunks.FillPercent = 1 // written once, in order
+	n := (len(data) + fileChunkBytes - 1) / fileChunkBytes
+	for i := 0; i < n; i++ {
+		end := min((i+1)*fileChunkBytes, len(data))
+		if err := chunks.Put(u64key(uint64(i)), data[i*fileChunkBytes:end]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkFiles validates the uploads a new message wants to attach: they

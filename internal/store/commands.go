@@ -224,14 +224,17 @@ type MarkRead struct {
 // --- files and upkeep ---
 
 // PutFile stores an upload, if the quotas allow. FileID is random, made
-// by the proposer; it is also the capability to fetch the file.
+// by the proposer; it is also the capability to fetch the file. Its bytes
+// come in Data, or, on a cluster, are kept in its object store, and
+// ExternalSize says how many there are.
 type PutFile struct {
-	FileID      string      `json:"fileId"`
-	Owner       uint64      `json:"owner"`
-	Name        string      `json:"name"`
-	ContentType string      `json:"contentType"`
-	Data        []byte      `json:"data"`
-	Quota       UploadQuota `json:"quota"`
+	FileID       string      `json:"fileId"`
+	Owner        uint64      `json:"owner"`
+	Name         string      `json:"name"`
+	ContentType  string      `json:"contentType"`
+	Data         []byte      `json:"data,omitempty"`
+	ExternalSize int64       `json:"externalSize,omitempty"`
+	Quota        UploadQuota `json:"quota"`
 }
 
 // Expire deletes tokens and reset links past their expiry, and uploads no

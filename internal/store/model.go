@@ -201,6 +201,7 @@ type StoredFile struct {
 	Owner     uint64
 	CreatedAt time.Time
 	Attached  bool
+	External  bool // its bytes are kept outside the database
 }
 
 // Chunks is how many pieces an upload has.
