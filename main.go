@@ -314,6 +314,12 @@ func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) err
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	janitorDone := make(chan struct{})
 	go func() { defer close(janitorDone); s.janitor(janitorCtx) }()
+	snapshotsDone := make(chan struct{}) // stopped with the janitor
+	if node := s.storage.node; node != nil {
+		go func() { defer close(snapshotsDone); node.KeepSnapshots(janitorCtx, s.store, snapshotInterval) }()
+	} else {
+		close(snapshotsDone)
+	}
 	s.log.Info("serving", "addr", ln.Addr().String(), "db", s.cfg.DB.Path, "tls", s.tls != nil)
 	if onReady != nil {
 		onReady()
@@ -348,6 +354,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) err
 	s.hub.Wait()
 	stopJanitor()
 	<-janitorDone
+	<-snapshotsDone
 	s.cancel()
 	s.closeStore()
 	s.log.Info("stopped")
@@ -360,6 +367,10 @@ func (s *server) serveAux(srv *http.Server, ln net.Listener, name string) {
 		s.log.Error("server stopped", "server", name, "err", err)
 	}
 }
+
+// snapshotInterval is how often a cluster node stores a snapshot of its
+// database, when it has applied something the newest one lacks.
+const snapshotInterval = 10 * time.Minute
 
 // janitorInterval is how often expired tokens and, with history.max_age,
 // old messages are deleted.

@@ -88,29 +88,34 @@ func (o presenceOut) Typing(room string, userID uint64, frame []byte) { o.p.Typi
 // cluster node, joins the cluster and applies its log from where the
 // database stands.
 func openStore(cfg Config, logger *slog.Logger) (*storage, error) {
-	st, err := store.Open(cfg.DB.Path, store.Options{LockTimeout: cfg.DB.LockTimeout, Logger: logger})
-	if err != nil {
-		return nil, err
-	}
+	opts := store.Options{LockTimeout: cfg.DB.LockTimeout, Logger: logger}
 	if !cfg.Cluster.enabled() {
+		st, err := store.Open(cfg.DB.Path, opts)
+		if err != nil {
+			return nil, err
+		}
 		return &storage{st: st, log: store.NewLog(st, logger)}, nil
 	}
-	node, err := cluster.Start(context.Background(), clusterConfig(cfg), logger)
+	ctx := context.Background()
+	node, err := cluster.Start(ctx, clusterConfig(cfg), logger)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("cluster node %s: %w", cfg.Cluster.Node, err)
 	}
-	files, err := node.Files(context.Background())
-	if err != nil {
+	fail := func(st *store.Store, err error) (*storage, error) {
+		if st != nil {
+			st.Close()
+		}
 		node.Close()
-		st.Close()
 		return nil, fmt.Errorf("cluster node %s: %w", cfg.Cluster.Node, err)
 	}
+	st, err := node.OpenStore(ctx, cfg.DB.Path, opts)
+	if err != nil {
+		return fail(nil, err)
+	}
+	files := node.Files()
 	clog, err := node.Log(st)
 	if err != nil {
-		node.Close()
-		st.Close()
-		return nil, fmt.Errorf("cluster node %s: %w", cfg.Cluster.Node, err)
+		return fail(st, err)
 	}
 	return &storage{st: st, log: clog, node: node, clog: clog, files: files}, nil
 }

@@ -60,11 +60,14 @@ const (
 // Node is this process's place in the cluster: its NATS server (when
 // embedded), its connection, and the stream.
 type Node struct {
-	cfg Config
-	log *slog.Logger
-	srv *server.Server // nil with external NATS
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	cfg   Config
+	log   *slog.Logger
+	srv   *server.Server // nil with external NATS
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	kv    jetstream.KeyValue    // settings and the cluster's identity
+	files jetstream.ObjectStore // uploaded bytes
+	snaps jetstream.ObjectStore // database snapshots
 }
 
 // Start starts the embedded NATS server (or connects to the external
@@ -100,6 +103,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Node, error) 
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := n.ensureStream(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if err := n.ensureBuckets(ctx); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -209,77 +216,137 @@ func (n *Node) ensureStream(ctx context.Context) error {
 		Duplicates: dupWindow,
 		Retention:  jetstream.LimitsPolicy,
 	}
+	var info *jetstream.StreamInfo
+	if err := n.retry(ctx, "create stream "+streamName, func(ctx context.Context) error {
+		s, err := n.js.CreateOrUpdateStream(ctx, want)
+		if err == nil {
+			info = s.CachedInfo()
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	if info.Config.Storage != jetstream.FileStorage {
+		return fmt.Errorf("stream %s keeps its messages in memory: parley needs file storage", streamName)
+	}
+	leader := ""
+	if info.Cluster != nil {
+		leader = info.Cluster.Leader
+	}
+	n.log.Info("joined the cluster", "stream", streamName, "replicas", info.Config.Replicas, "leader", leader,
+		"messages", info.State.Msgs)
+	return nil
+}
+
+// retry runs fn until it succeeds, fails for good, or ctx ends, giving
+// each attempt a few seconds: while the cluster forms, or a replicated
+// bucket elects its leader, requests go unanswered for a while.
+func (n *Node) retry(ctx context.Context, what string, fn func(ctx context.Context) error) error {
 	for attempt := 0; ; attempt++ {
-		// Each attempt gets a few seconds: a request made before the
-		// cluster has a leader is never answered.
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		s, err := n.js.CreateOrUpdateStream(actx, want)
+		err := fn(actx)
 		cancel()
 		if err == nil {
-			info := s.CachedInfo()
-			if info.Config.Storage != jetstream.FileStorage {
-				return fmt.Errorf("stream %s keeps its messages in memory: parley needs file storage", streamName)
-			}
-			leader := ""
-			if info.Cluster != nil {
-				leader = info.Cluster.Leader
-			}
-			n.log.Info("joined the cluster", "stream", streamName, "replicas", info.Config.Replicas, "leader", leader,
-				"messages", info.State.Msgs)
 			return nil
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("create stream %s: the cluster did not form within %s: %w", streamName, startTimeout, err)
+		if isFinal(err) {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if attempt%5 == 0 {
-			n.log.Info("waiting for the cluster to form", "err", err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: the cluster did not answer in time: %w", what, err)
+		}
+		if attempt%5 == 4 {
+			n.log.Info("waiting for the cluster", "for", what, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// isFinal tells an answer of the cluster, which retrying will not
+// change, from the silence of a cluster still forming.
+func isFinal(err error) bool {
+	for _, e := range []error{jetstream.ErrKeyExists, jetstream.ErrObjectNotFound, jetstream.ErrNoObjectsFound, errFinal} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// errFinal marks an error that retry returns at once.
+var errFinal = errors.New("final")
+
+// ensureBuckets creates the key-value and object store buckets the
+// cluster keeps besides its log.
+func (n *Node) ensureBuckets(ctx context.Context) error {
+	r := n.cfg.Replicas
+	if err := n.retry(ctx, "settings bucket "+settingsKV, func(ctx context.Context) error {
+		var err error
+		n.kv, err = n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: settingsKV, Replicas: r, Storage: jetstream.FileStorage})
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := n.retry(ctx, "files bucket "+filesBucket, func(ctx context.Context) error {
+		var err error
+		n.files, err = n.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: filesBucket, Replicas: r,
+			Storage: jetstream.FileStorage, Description: "parley's uploaded files"})
+		return err
+	}); err != nil {
+		return err
+	}
+	return n.retry(ctx, "snapshots bucket "+snapshotsBucket, func(ctx context.Context) error {
+		var err error
+		n.snaps, err = n.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: snapshotsBucket, Replicas: r,
+			Storage: jetstream.FileStorage, Description: "parley's database snapshots"})
+		return err
+	})
+}
+
+// readKey reads a key another node may have written a moment ago: a
+// replica this node reads from may not have it yet, which it waits out.
+func (n *Node) readKey(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := n.retry(ctx, "read "+key, func(ctx context.Context) error {
+		e, err := n.kv.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		v = e.Value()
+		return nil
+	})
+	return v, err
+}
+
+// createOrRead writes a key unless it is there, and returns what is.
+func (n *Node) createOrRead(ctx context.Context, key string, value []byte) ([]byte, error) {
+	err := n.retry(ctx, "record "+key, func(ctx context.Context) error {
+		_, err := n.kv.Create(ctx, key, value)
+		return err
+	})
+	if err == nil {
+		return value, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, err
+	}
+	return n.readKey(ctx, key)
 }
 
 // checkSettings records this node's settings for the cluster, or checks
 // them against the ones recorded: nodes that apply the same commands
 // differently would drift apart.
 func (n *Node) checkSettings(ctx context.Context) error {
-	var kv jetstream.KeyValue
-	var err error
-	for {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		kv, err = n.js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{Bucket: settingsKV, Replicas: n.cfg.Replicas,
-			Storage: jetstream.FileStorage})
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
-		return fmt.Errorf("settings bucket %s: %w", settingsKV, err)
-	}
 	for key, mine := range n.cfg.Settings {
 		name := strings.ReplaceAll(key, "_", "-") // KV keys: letters, digits, - _ / = .
-		if _, err := kv.Create(ctx, name, []byte(mine)); err == nil {
-			continue
-		} else if !errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("record setting %s: %w", key, err)
-		}
-		// Another node wrote it a moment ago; a replica this node reads
-		// from may not have it yet.
-		var e jetstream.KeyValueEntry
-		for range 50 {
-			if e, err = kv.Get(ctx, name); !errors.Is(err, jetstream.ErrKeyNotFound) {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		theirs, err := n.createOrRead(ctx, name, []byte(mine))
 		if err != nil {
-			return fmt.Errorf("read setting %s: %w", key, err)
+			return fmt.Errorf("setting %s: %w", key, err)
 		}
-		if theirs := string(e.Value()); theirs != mine {
+		if string(theirs) != mine {
 			return fmt.Errorf("%s = %s here, but the cluster runs with %s: every node must apply commands alike; "+
 				"set it to %s", key, mine, theirs, theirs)
 		}

@@ -17,15 +17,8 @@ type Files struct {
 	obj jetstream.ObjectStore
 }
 
-// Files opens (or creates) the bucket of uploads.
-func (n *Node) Files(ctx context.Context) (*Files, error) {
-	obj, err := n.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: filesBucket, Replicas: n.cfg.Replicas,
-		Storage: jetstream.FileStorage, Description: "parley's uploaded files"})
-	if err != nil {
-		return nil, fmt.Errorf("files bucket %s: %w", filesBucket, err)
-	}
-	return &Files{obj: obj}, nil
-}
+// Files is the bucket of uploads.
+func (n *Node) Files() *Files { return &Files{obj: n.files} }
 
 // Put stores a file's bytes under its id; it returns once a quorum of
 // replicas has them.

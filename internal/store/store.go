@@ -338,6 +338,17 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	return n, err
 }
 
+// Snapshot is Backup that also says at which log position the copy
+// stands: the copy holds exactly the commands up to it.
+func (s *Store) Snapshot(w io.Writer) (seq uint64, n int64, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		seq = appliedSeq(tx)
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return seq, n, err
+}
+
 // Size is the database's size in bytes.
 func (s *Store) Size() int64 {
 	var n int64
@@ -381,4 +392,36 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return b.Put(key, raw)
+}
+
+// keyCluster in the meta bucket names the cluster whose log this
+// database applies; absent on a single server's database.
+var keyCluster = []byte("cluster")
+
+// Cluster says which cluster's log the database applies ("" for none),
+// and whether it holds anything at all.
+func (s *Store) Cluster() (id string, empty bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		id = string(tx.Bucket(bucketMeta).Get(keyCluster))
+		empty = tx.Bucket(bucketUsers).Sequence() == 0 && tx.Bucket(bucketRooms).Stats().KeyN == 0
+		return nil
+	})
+	return id, empty, err
+}
+
+// JoinCluster marks the database as applying the log of cluster id from
+// position seq on. A single server's database that becomes a cluster's
+// first state is marked at position 0: the cluster's log starts after it.
+func (s *Store) JoinCluster(id string, seq uint64) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyCluster, []byte(id)); err != nil {
+			return err
+		}
+		return meta.Put(keyApplied, u64key(seq))
+	})
+	if err != nil {
+		return fmt.Errorf("mark the database as cluster %s's: %w", id, err)
+	}
+	return nil
 }

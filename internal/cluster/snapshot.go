@@ -1,0 +1,249 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"parley/internal/store"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Snapshots let a node start without replaying the whole log: a node
+// stores a hot backup of its database, with the log position it stands
+// at, in an object store bucket, and a new node (or one whose position
+// the stream no longer holds) starts from the newest and replays the
+// rest. A single server's database, started as the first node of a new
+// cluster, becomes the first snapshot: that is the whole migration.
+
+const (
+	snapshotsBucket = "PARLEY_SNAPSHOTS"
+	snapshotName    = "latest"
+	clusterIDKey    = "cluster-id"
+	originKey       = "origin"
+)
+
+// ErrNoSnapshot: the cluster has no snapshot yet.
+var ErrNoSnapshot = errors.New("the cluster has no snapshot")
+
+// SnapshotInfo says what a snapshot holds.
+type SnapshotInfo struct {
+	Seq  uint64 // the log position it stands at
+	Node string // who took it
+	Size uint64
+	Time time.Time
+}
+
+// LatestSnapshot describes the newest snapshot.
+func (n *Node) LatestSnapshot(ctx context.Context) (SnapshotInfo, error) {
+	var info *jetstream.ObjectInfo
+	err := n.retry(ctx, "read the snapshot's description", func(ctx context.Context) error {
+		var err error
+		info, err = n.snaps.GetInfo(ctx, snapshotName)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return SnapshotInfo{}, ErrNoSnapshot
+	} else if err != nil {
+		return SnapshotInfo{}, err
+	}
+	seq, err := strconv.ParseUint(info.Metadata["seq"], 10, 64)
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("the snapshot names no log position: %q", info.Metadata["seq"])
+	}
+	return SnapshotInfo{Seq: seq, Node: info.Metadata["node"], Size: info.Size, Time: info.ModTime}, nil
+}
+
+// PutSnapshot stores a snapshot of st as the newest, unless the newest
+// already stands at its position or later.
+func (n *Node) PutSnapshot(ctx context.Context, st *store.Store) (SnapshotInfo, error) {
+	// The copy is written to a file first: the object store reads what it
+	// puts at its own pace, and a read transaction must not wait on it.
+	tmp, err := os.CreateTemp("", "parley-snapshot-*")
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	seq, size, err := st.Snapshot(tmp)
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("take a snapshot: %w", err)
+	}
+	if latest, err := n.LatestSnapshot(ctx); err == nil && latest.Seq >= seq && seq > 0 {
+		return latest, nil
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, err
+	}
+	meta := jetstream.ObjectMeta{Name: snapshotName, Metadata: map[string]string{
+		"seq": strconv.FormatUint(seq, 10), "node": n.cfg.Node}}
+	if _, err := n.snaps.Put(ctx, meta, tmp); err != nil {
+		return SnapshotInfo{}, fmt.Errorf("store the snapshot: %w", err)
+	}
+	n.log.Info("stored a snapshot", "seq", seq, "bytes", size)
+	return SnapshotInfo{Seq: seq, Node: n.cfg.Node, Size: uint64(size), Time: time.Now()}, nil
+}
+
+// fetchSnapshot writes the newest snapshot to path, through a temporary
+// file beside it, and checks it is a sound database.
+func (n *Node) fetchSnapshot(ctx context.Context, path string) (SnapshotInfo, error) {
+	info, err := n.LatestSnapshot(ctx)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	r, err := n.snaps.Get(ctx, snapshotName)
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("fetch the snapshot: %w", err)
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".snapshot-*")
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		return SnapshotInfo{}, fmt.Errorf("fetch the snapshot: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return SnapshotInfo{}, err
+	}
+	if err := tmp.Close(); err != nil {
+		return SnapshotInfo{}, err
+	}
+	if err := store.CheckFile(tmp.Name()); err != nil {
+		return SnapshotInfo{}, fmt.Errorf("the snapshot does not check out: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return SnapshotInfo{}, err
+	}
+	n.log.Info("started from a snapshot", "seq", info.Seq, "taken_by", info.Node, "bytes", info.Size)
+	return info, nil
+}
+
+// clusterID is the cluster's identity, made by its first node.
+func (n *Node) clusterID(ctx context.Context) (string, error) {
+	raw := make([]byte, 8)
+	rand.Read(raw)
+	id, err := n.createOrRead(ctx, clusterIDKey, []byte(hex.EncodeToString(raw)))
+	return string(id), err
+}
+
+// OpenStore opens this node's database, made ready to apply the
+// cluster's log:
+//
+//   - a node without a database (or with an empty one) starts from the
+//     newest snapshot, if the cluster has one;
+//   - a single server's database, on the first node of a cluster whose
+//     log is empty, becomes the cluster's state and first snapshot;
+//   - a database whose position the stream no longer holds is moved aside
+//     (kept, renamed) and replaced by the newest snapshot;
+//   - a database of another cluster, or a single server's database
+//     joining a cluster that has state of its own, is refused.
+func (n *Node) OpenStore(ctx context.Context, path string, opts store.Options) (*store.Store, error) {
+	id, err := n.clusterID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || (err == nil && fi.Size() == 0) {
+		if _, err := n.fetchSnapshot(ctx, path); err != nil && !errors.Is(err, ErrNoSnapshot) {
+			return nil, err
+		}
+	}
+	st, err := store.Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*store.Store, error) { st.Close(); return nil, err }
+	mine, empty, err := st.Cluster()
+	if err != nil {
+		return fail(err)
+	}
+	stream, err := n.js.Stream(ctx, streamName)
+	if err != nil {
+		return fail(err)
+	}
+	state := stream.CachedInfo().State
+	switch {
+	case mine == id:
+	case mine != "":
+		return fail(fmt.Errorf("database %s belongs to another cluster (%s, not %s): move it away to join this one", path, mine, id))
+	case empty:
+		if err := st.JoinCluster(id, 0); err != nil {
+			return fail(err)
+		}
+	default:
+		// A single server's data: the cluster's first state, if it has
+		// none yet. Only one node can be the origin.
+		_, snapErr := n.LatestSnapshot(ctx)
+		if state.Msgs > 0 || !errors.Is(snapErr, ErrNoSnapshot) {
+			return fail(fmt.Errorf("database %s holds a single server's data, but the cluster already has its own: "+
+				"move it away to join, or start the cluster's first node on it", path))
+		}
+		if origin, err := n.createOrRead(ctx, originKey, []byte(n.cfg.Node)); err != nil || string(origin) != n.cfg.Node {
+			return fail(fmt.Errorf("database %s holds a single server's data, and another node is making the cluster "+
+				"from its own: move it away to join (%w)", path, err))
+		}
+		if err := st.JoinCluster(id, 0); err != nil {
+			return fail(err)
+		}
+		if _, err := n.PutSnapshot(ctx, st); err != nil {
+			return fail(err)
+		}
+		n.log.Info("this database is the cluster's first state", "db", path)
+	}
+	// The stream may have dropped commands this database has not applied.
+	if applied := st.AppliedSeq(); state.Msgs > 0 && state.FirstSeq > applied+1 {
+		st.Close()
+		aside := fmt.Sprintf("%s.behind-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(path, aside); err != nil {
+			return nil, fmt.Errorf("move the database that is behind the log aside: %w", err)
+		}
+		n.log.Warn("the database is behind what the log keeps; starting from the newest snapshot",
+			"applied", applied, "log_begins", state.FirstSeq, "kept_as", aside)
+		info, err := n.fetchSnapshot(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		if info.Seq+1 < state.FirstSeq {
+			return nil, fmt.Errorf("the newest snapshot stands at %d, but the log begins at %d: no node can catch up; "+
+				"keep snapshots more often than the log's retention", info.Seq, state.FirstSeq)
+		}
+		return store.Open(path, opts)
+	}
+	return st, nil
+}
+
+// KeepSnapshots stores a snapshot every interval while this node has
+// applied commands the newest one lacks, until ctx ends.
+func (n *Node) KeepSnapshots(ctx context.Context, st *store.Store, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		latest, err := n.LatestSnapshot(ctx)
+		if err != nil && !errors.Is(err, ErrNoSnapshot) {
+			n.log.Warn("read the newest snapshot", "err", err)
+			continue
+		}
+		if st.AppliedSeq() <= latest.Seq && err == nil {
+			continue
+		}
+		if _, err := n.PutSnapshot(ctx, st); err != nil {
+			n.log.Warn("store a snapshot", "err", err)
+		}
+	}
+}
