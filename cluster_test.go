@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,27 +61,7 @@ func clusterConfigs(t testing.TB, n, replicas int) []Config {
 // waits for the others to form the NATS cluster.
 func startCluster(t *testing.T, n, replicas int) []*testServer {
 	t.Helper()
-	cfgs := clusterConfigs(t, n, replicas)
-	nodes := make([]*testServer, n)
-	var wg sync.WaitGroup
-	for i := range cfgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nodes[i] = startServer(t, &cfgs[i])
-		}()
-	}
-	wg.Wait()
-	for _, ts := range nodes {
-		if ts == nil {
-			t.FailNow()
-		}
-		waitFor(t, "the node to be ready", func() bool {
-			status, _, _ := httpGet(t, ts.URL()+"/readyz")
-			return status == 200
-		})
-	}
-	return nodes
+	return startNodes(t, clusterConfigs(t, n, replicas))
 }
 
 // TestCluster_ChatAcrossNodes: alice on node 1 and bob on node 2 chat in
@@ -230,4 +212,88 @@ func containsUser(list []userRef, name string) bool {
 		}
 	}
 	return false
+}
+
+// startNodes starts the nodes of cfgs at once and waits until each is
+// ready.
+func startNodes(t *testing.T, cfgs []Config) []*testServer {
+	t.Helper()
+	nodes := make([]*testServer, len(cfgs))
+	var wg sync.WaitGroup
+	for i := range cfgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i] = startServer(t, &cfgs[i])
+		}()
+	}
+	wg.Wait()
+	for _, ts := range nodes {
+		if ts == nil {
+			t.FailNow()
+		}
+		waitFor(t, "the node to be ready", func() bool {
+			status, _, _ := httpGet(t, ts.URL()+"/readyz")
+			return status == 200
+		})
+	}
+	return nodes
+}
+
+// TestCluster_SingleServerBecomesCluster: a single server's database,
+// started as the first node of a new cluster, becomes the cluster's
+// state: every node has every user, room, message and token, and a
+// client resumes with its old token on another node. A fourth node
+// added later starts from a snapshot and ends with the same content.
+func TestCluster_SingleServerBecomesCluster(t *testing.T) {
+	cfgs := clusterConfigs(t, 4, 3)
+	// The community, on one server.
+	single := testConfig(t.TempDir())
+	single.DB.Path = cfgs[0].DB.Path
+	ts := startServer(t, &single)
+	alice, aliceA := signedIn(t, ts, "alice")
+	alice.join("general")
+	for i := range 5 {
+		alice.send("chat", map[string]string{"roomId": "general", "content": fmt.Sprint("before ", i)})
+		alice.awaitMessage(fmt.Sprint("before ", i))
+	}
+	ts.Stop()
+
+	// Nodes 1-3 of the cluster: node 1 on that database.
+	nodes := startNodes(t, cfgs[:3])
+	back := dial(t, nodes[2].WSURL())
+	back.send("auth", map[string]string{"token": aliceA.Token})
+	back.await("authenticated")
+	j := back.join("general")
+	if len(j.History) != 5 || j.History[4].Content != "before 4" {
+		t.Fatalf("node 3 sees %d messages of the single server's room", len(j.History))
+	}
+	back.send("chat", map[string]string{"roomId": "general", "content": "after"})
+	back.awaitMessage("after")
+
+	// A snapshot, and a fourth node that starts from it.
+	info, err := nodes[1].srv.storage.node.PutSnapshot(context.Background(), nodes[1].srv.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("snapshot at log position %d, %d bytes", info.Seq, info.Size)
+	back.send("chat", map[string]string{"roomId": "general", "content": "after the snapshot"})
+	back.awaitMessage("after the snapshot")
+	fourth := startNodes(t, cfgs[3:])[0]
+	if !strings.Contains(fourth.Logs(), "started from a snapshot") {
+		t.Fatalf("the fourth node did not start from the snapshot:\n%s", fourth.Logs())
+	}
+	late := dial(t, fourth.WSURL())
+	late.send("auth", map[string]string{"token": aliceA.Token})
+	late.await("authenticated")
+	j = late.join("general")
+	if n := len(j.History); n != 7 || j.History[n-1].Content != "after the snapshot" {
+		t.Fatalf("node 4 sees %d messages, the last %q", n, j.History[n-1].Content)
+	}
+	all := append(nodes, fourth)
+	waitConverged(t, all)
+	for _, n := range all {
+		n.Stop()
+	}
+	assertSameDatabases(t, all)
 }

@@ -268,7 +268,8 @@ func (n *Node) retry(ctx context.Context, what string, fn func(ctx context.Conte
 // isFinal tells an answer of the cluster, which retrying will not
 // change, from the silence of a cluster still forming.
 func isFinal(err error) bool {
-	for _, e := range []error{jetstream.ErrKeyExists, jetstream.ErrObjectNotFound, jetstream.ErrNoObjectsFound, errFinal} {
+	for _, e := range []error{jetstream.ErrKeyExists, jetstream.ErrKeyNotFound, jetstream.ErrObjectNotFound,
+		jetstream.ErrNoObjectsFound, errFinal} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -306,9 +307,8 @@ func (n *Node) ensureBuckets(ctx context.Context) error {
 	})
 }
 
-// readKey reads a key another node may have written a moment ago: a
-// replica this node reads from may not have it yet, which it waits out.
-func (n *Node) readKey(ctx context.Context, key string) ([]byte, error) {
+// getKey reads a key; a key that is not there is jetstream.ErrKeyNotFound.
+func (n *Node) getKey(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := n.retry(ctx, "read "+key, func(ctx context.Context) error {
 		e, err := n.kv.Get(ctx, key)
@@ -333,7 +333,16 @@ func (n *Node) createOrRead(ctx context.Context, key string, value []byte) ([]by
 	if !errors.Is(err, jetstream.ErrKeyExists) {
 		return nil, err
 	}
-	return n.readKey(ctx, key)
+	// Another node wrote it a moment ago; the replica this node reads
+	// from may not have it yet.
+	for range 50 {
+		v, err := n.getKey(ctx, key)
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return v, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("read %s: written by another node, but not readable here", key)
 }
 
 // checkSettings records this node's settings for the cluster, or checks

@@ -138,13 +138,22 @@ func (n *Node) clusterID(ctx context.Context) (string, error) {
 	return string(id), err
 }
 
+// originGrace is how long a node without data waits for a node with a
+// single server's database to make the cluster from it, before the
+// cluster starts empty.
+const originGrace = 5 * time.Second
+
+// emptyOrigin marks a cluster that started with no data.
+const emptyOrigin = "-"
+
 // OpenStore opens this node's database, made ready to apply the
 // cluster's log:
 //
 //   - a node without a database (or with an empty one) starts from the
 //     newest snapshot, if the cluster has one;
-//   - a single server's database, on the first node of a cluster whose
-//     log is empty, becomes the cluster's state and first snapshot;
+//   - a single server's database becomes the cluster's state and first
+//     snapshot, if it is the first the cluster sees (nodes without data
+//     wait a few seconds for one);
 //   - a database whose position the stream no longer holds is moved aside
 //     (kept, renamed) and replaced by the newest snapshot;
 //   - a database of another cluster, or a single server's database
@@ -163,64 +172,147 @@ func (n *Node) OpenStore(ctx context.Context, path string, opts store.Options) (
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*store.Store, error) { st.Close(); return nil, err }
 	mine, empty, err := st.Cluster()
 	if err != nil {
-		return fail(err)
+		st.Close()
+		return nil, err
 	}
-	stream, err := n.js.Stream(ctx, streamName)
-	if err != nil {
-		return fail(err)
-	}
-	state := stream.CachedInfo().State
 	switch {
 	case mine == id:
 	case mine != "":
-		return fail(fmt.Errorf("database %s belongs to another cluster (%s, not %s): move it away to join this one", path, mine, id))
-	case empty:
-		if err := st.JoinCluster(id, 0); err != nil {
-			return fail(err)
-		}
-	default:
-		// A single server's data: the cluster's first state, if it has
-		// none yet. Only one node can be the origin.
-		_, snapErr := n.LatestSnapshot(ctx)
-		if state.Msgs > 0 || !errors.Is(snapErr, ErrNoSnapshot) {
-			return fail(fmt.Errorf("database %s holds a single server's data, but the cluster already has its own: "+
-				"move it away to join, or start the cluster's first node on it", path))
-		}
-		if origin, err := n.createOrRead(ctx, originKey, []byte(n.cfg.Node)); err != nil || string(origin) != n.cfg.Node {
-			return fail(fmt.Errorf("database %s holds a single server's data, and another node is making the cluster "+
-				"from its own: move it away to join (%w)", path, err))
-		}
-		if err := st.JoinCluster(id, 0); err != nil {
-			return fail(err)
-		}
-		if _, err := n.PutSnapshot(ctx, st); err != nil {
-			return fail(err)
-		}
-		n.log.Info("this database is the cluster's first state", "db", path)
-	}
-	// The stream may have dropped commands this database has not applied.
-	if applied := st.AppliedSeq(); state.Msgs > 0 && state.FirstSeq > applied+1 {
 		st.Close()
-		aside := fmt.Sprintf("%s.behind-%s", path, time.Now().UTC().Format("20060102T150405Z"))
-		if err := os.Rename(path, aside); err != nil {
-			return nil, fmt.Errorf("move the database that is behind the log aside: %w", err)
-		}
-		n.log.Warn("the database is behind what the log keeps; starting from the newest snapshot",
-			"applied", applied, "log_begins", state.FirstSeq, "kept_as", aside)
-		info, err := n.fetchSnapshot(ctx, path)
-		if err != nil {
+		return nil, fmt.Errorf("database %s belongs to another cluster (%s, not %s): move it away to join this one", path, mine, id)
+	case !empty:
+		if st, err = n.becomeOrigin(ctx, st, id, path); err != nil {
 			return nil, err
 		}
-		if info.Seq+1 < state.FirstSeq {
-			return nil, fmt.Errorf("the newest snapshot stands at %d, but the log begins at %d: no node can catch up; "+
-				"keep snapshots more often than the log's retention", info.Seq, state.FirstSeq)
+	default:
+		if st, err = n.joinEmpty(ctx, st, id, path, opts); err != nil {
+			return nil, err
 		}
-		return store.Open(path, opts)
 	}
+	return n.catchUpFrom(ctx, st, path, opts)
+}
+
+// becomeOrigin makes a single server's database the cluster's first
+// state, if no other node's is.
+func (n *Node) becomeOrigin(ctx context.Context, st *store.Store, id, path string) (*store.Store, error) {
+	origin, err := n.createOrRead(ctx, originKey, []byte(n.cfg.Node))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if string(origin) != n.cfg.Node {
+		st.Close()
+		from := "no data"
+		if string(origin) != emptyOrigin {
+			from = "node " + string(origin) + "'s database"
+		}
+		return nil, fmt.Errorf("database %s holds a single server's data, but the cluster started from %s: "+
+			"move it away to join; to make a cluster from it, start its node first, with the others", path, from)
+	}
+	if err := st.JoinCluster(id, 0); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if _, err := n.PutSnapshot(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.log.Info("this database is the cluster's first state", "db", path)
 	return st, nil
+}
+
+// joinEmpty prepares a node without data: it starts from the snapshot
+// of a node that made the cluster from its database, or, when none does
+// within originGrace, the cluster starts empty.
+func (n *Node) joinEmpty(ctx context.Context, st *store.Store, id, path string, opts store.Options) (*store.Store, error) {
+	origin, err := n.waitOrigin(ctx)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if origin == emptyOrigin {
+		if err := st.JoinCluster(id, 0); err != nil {
+			st.Close()
+			return nil, err
+		}
+		return st, nil
+	}
+	// Another node's database is the cluster's state: start from its
+	// snapshot, once it has stored one.
+	st.Close()
+	for {
+		if _, err := n.fetchSnapshot(ctx, path); err == nil {
+			break
+		} else if !errors.Is(err, ErrNoSnapshot) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for node %s's snapshot: %w", origin, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return store.Open(path, opts)
+}
+
+// waitOrigin says which node's database the cluster started from, or
+// emptyOrigin; it waits originGrace for a node with data to say so.
+func (n *Node) waitOrigin(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(originGrace)
+	for time.Now().Before(deadline) {
+		v, err := n.getKey(ctx, originKey)
+		if err == nil {
+			return string(v), nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	v, err := n.createOrRead(ctx, originKey, []byte(emptyOrigin))
+	return string(v), err
+}
+
+// catchUpFrom replaces a database whose position the stream no longer
+// holds by the newest snapshot, keeping the old file beside it.
+func (n *Node) catchUpFrom(ctx context.Context, st *store.Store, path string, opts store.Options) (*store.Store, error) {
+	var state jetstream.StreamState
+	if err := n.retry(ctx, "read stream "+streamName, func(ctx context.Context) error {
+		s, err := n.js.Stream(ctx, streamName)
+		if err == nil {
+			state = s.CachedInfo().State
+		}
+		return err
+	}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	applied := st.AppliedSeq()
+	if state.Msgs == 0 || state.FirstSeq <= applied+1 {
+		return st, nil
+	}
+	st.Close()
+	aside := fmt.Sprintf("%s.behind-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.Rename(path, aside); err != nil {
+		return nil, fmt.Errorf("move the database that is behind the log aside: %w", err)
+	}
+	n.log.Warn("the database is behind what the log keeps; starting from the newest snapshot",
+		"applied", applied, "log_begins", state.FirstSeq, "kept_as", aside)
+	info, err := n.fetchSnapshot(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Seq+1 < state.FirstSeq {
+		return nil, fmt.Errorf("the newest snapshot stands at %d, but the log begins at %d: no node can catch up; "+
+			"keep snapshots more often than the log's retention", info.Seq, state.FirstSeq)
+	}
+	return store.Open(path, opts)
 }
 
 // KeepSnapshots stores a snapshot every interval while this node has
