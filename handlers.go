@@ -203,6 +203,9 @@ func (s *session) userName() string {
 // Frame handles one frame; see dispatch.
 func (s *session) Frame(msg []byte) { s.d.dispatch(s, msg) }
 
+// Binary answers a binary frame; see dispatcher.refuseBinary.
+func (s *session) Binary([]byte) { s.d.refuseBinary(s) }
+
 // Closed is called once the connection has closed.
 func (s *session) Closed() {}
 
@@ -271,6 +274,19 @@ func (d *dispatcher) dispatch(s *session, msg []byte) {
 		}
 		s.send(errorFrame(err, f.Type, clientMsgIDOf(f)))
 	}
+}
+
+// refuseBinary answers a binary frame with bad_request. It spends from
+// the frames allowance like any other frame, so a client that floods
+// binary frames is refused and, like any flood, closed with 1008.
+func (d *dispatcher) refuseBinary(s *session) {
+	if limited := d.allowFrame(s, false); limited != nil {
+		if !s.conn.dropped.Load() {
+			s.send(errorFrame(limited, "", ""))
+		}
+		return
+	}
+	s.send(errorFrame(errorf(codeBadRequest, "Binary frames are not part of the protocol; send JSON text frames"), "", ""))
 }
 
 // isStoreDown: the store failed, and has logged it once already.

@@ -70,6 +70,7 @@ func (c *Conn) Send(frame []byte) {
 // ConnHandler receives a connection's frames, one at a time, in order.
 type ConnHandler interface {
 	Frame(msg []byte)
+	Binary(msg []byte) // a binary frame, which the protocol does not use
 	Closed()
 }
 
@@ -201,6 +202,12 @@ func (h *Hub) wire() {
 		c := connOf(sess)
 		if !c.dropped.Load() {
 			c.handler.Frame(msg)
+		}
+	})
+	h.m.HandleMessageBinary(func(sess *melody.Session, msg []byte) {
+		c := connOf(sess)
+		if !c.dropped.Load() {
+			c.handler.Binary(msg)
 		}
 	})
 	h.m.HandleSentMessage(func(sess *melody.Session, _ []byte) {

@@ -132,7 +132,12 @@ func (s *uploads) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, codeBadRequest, "The file is empty")
 		return
 	}
-	name := cleanFileName(r.URL.Query().Get("name"))
+	raw := r.URL.Query().Get("name")
+	if strings.ContainsFunc(raw, refusedRune) {
+		writeJSONError(w, http.StatusBadRequest, codeBadRequest, "The file name holds control characters or bidi overrides; rename the file")
+		return
+	}
+	name := cleanFileName(raw)
 	id := make([]byte, 16)
 	rand.Read(id) // 128 bits: the id is also the capability to fetch the file
 	out, err := s.bus.Do(r.Context(), "", store.PutFile{FileID: hex.EncodeToString(id), Owner: user.ID, Name: name,
