@@ -127,7 +127,9 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 	switch {
 	case d.Username == "":
 		return false, errorf(codeBadRequest, "Username required")
-	case checkUsername(d.Username) != nil:
+	case !validName(d.Username, maxUsernameLen):
+		// Names of dots alone are refused only for new accounts (signUp):
+		// one registered before that rule may still sign in.
 		return false, checkUsername(d.Username)
 	case d.Password == "":
 		return false, errorf(codeInvalidPassword, "Password required")
@@ -191,6 +193,9 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 
 // signUp registers a new account with the sign-in's token.
 func (h *authHandlers) signUp(ctx context.Context, s *session, d authData, grant store.TokenGrant, failed *protoError) error {
+	if err := checkUsername(d.Username); err != nil {
+		return err
+	}
 	if len([]rune(d.Password)) < minPasswordLen {
 		return errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
 	}

@@ -518,9 +518,13 @@ func validName(s string, maxLen int) bool {
 	return true
 }
 
+// onlyDots reports a name made of dots alone: ".", "..", "...". In a
+// path those mean "here" and "up", so URLs and tools would misread them.
+func onlyDots(s string) bool { return strings.Trim(s, ".") == "" }
+
 func checkUsername(name string) *protoError {
-	if !validName(name, maxUsernameLen) {
-		return errorf(codeInvalidUsername, "Username must be 1-%d letters, digits, '_', '-' or '.'", maxUsernameLen)
+	if !validName(name, maxUsernameLen) || onlyDots(name) {
+		return errorf(codeInvalidUsername, "Username must be 1-%d letters, digits, '_', '-' or '.', and not dots alone", maxUsernameLen)
 	}
 	return nil
 }
@@ -529,8 +533,8 @@ func checkRoomID(id string) *protoError {
 	if id == "" {
 		return errorf(codeInvalidRoom, "Missing roomId")
 	}
-	if !validName(id, maxRoomIDLen) {
-		return errorf(codeInvalidRoom, "Room id must be 1-%d letters, digits, '_', '-' or '.'", maxRoomIDLen)
+	if !validName(id, maxRoomIDLen) || onlyDots(id) {
+		return errorf(codeInvalidRoom, "Room id must be 1-%d letters, digits, '_', '-' or '.', and not dots alone", maxRoomIDLen)
 	}
 	return nil
 }
