@@ -43,6 +43,7 @@ type ServerConfig struct {
 	PongWait        time.Duration `koanf:"pong_wait"`
 	SendBuffer      int           `koanf:"send_buffer"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	SignInTimeout   time.Duration `koanf:"sign_in_timeout"`
 }
 
 type DBConfig struct {
@@ -126,6 +127,7 @@ func defaultConfig() Config {
 			PongWait:        60 * time.Second,
 			SendBuffer:      256,
 			ShutdownTimeout: 5 * time.Second,
+			SignInTimeout:   10 * time.Minute,
 		},
 		DB: DBConfig{Path: "parley.db", LockTimeout: time.Second},
 		Auth: AuthConfig{
@@ -295,6 +297,8 @@ func (c Config) validate() error {
 		return bad("server.send_buffer", c.Server.SendBuffer, "must be at least 1")
 	case c.Server.ShutdownTimeout <= 0:
 		return bad("server.shutdown_timeout", c.Server.ShutdownTimeout, "must be positive")
+	case c.Server.SignInTimeout < 0:
+		return bad("server.sign_in_timeout", c.Server.SignInTimeout, "must be 0 (never) or more")
 	case c.DB.Path == "":
 		return bad("db.path", `""`, "must name a file")
 	case c.DB.LockTimeout <= 0:

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"parley/internal/auth"
@@ -33,7 +36,7 @@ func (s *server) routes() http.Handler {
 			n, _ := parseCIDROrIP(a) // validated with the config
 			allow = append(allow, n)
 		}
-		mux.Handle("GET /metrics", s.metrics.handler(allow))
+		mux.Handle("GET /metrics", s.metrics.handler(allow, s.trusted, s.clientIP))
 	}
 	// Tutorial clients connect to the bare host, so an upgrade request to
 	// any path outside /ws is accepted too; everything else is the page.
@@ -73,8 +76,12 @@ func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
 }
 
-// handleReadyz says whether this server takes new work: the store answers
-// and shutdown has not begun.
+// minFreeDisk is the free space, in bytes, below which the database's
+// disk counts as full: writes are about to fail with ENOSPC.
+const minFreeDisk = 1 << 20
+
+// handleReadyz says whether this server takes new work: the store answers,
+// its disk is not full, and shutdown has not begun.
 func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -83,6 +90,9 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		status, body = http.StatusServiceUnavailable, map[string]string{"status": "shutting down"}
 	} else if err := s.store.Ping(); err != nil {
 		status, body = http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()}
+	} else if free, err := s.diskFree(); err == nil && free < minFreeDisk {
+		status, body = http.StatusServiceUnavailable, map[string]string{"status": "disk full",
+			"error": fmt.Sprintf("%d bytes free on the database's disk", free)}
 	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(body)
@@ -105,7 +115,13 @@ func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 	case err != nil:
 		// The upgrader has already answered (403 for a foreign Origin).
-		s.log.Info("websocket upgrade refused", "ip", ip, "origin", r.Header.Get("Origin"), "err", err)
+		origin := r.Header.Get("Origin")
+		s.log.Info("websocket upgrade refused", "ip", ip, "origin", origin, "err", err)
+		if u, perr := url.Parse(origin); perr == nil && strings.EqualFold(u.Host, r.Host) && s.warnedScheme.CompareAndSwap(false, true) {
+			s.log.Warn("a page from this host was refused because its scheme differs from the connection's; behind a "+
+				"TLS-terminating proxy, set server.public_url or list the proxy in server.trusted_proxies (it must send X-Forwarded-Proto)",
+				"origin", origin, "scheme", s.requestScheme(r))
+		}
 	}
 }
 

@@ -375,6 +375,10 @@ func (h *messageHandlers) handleReact(ctx context.Context, s *session, f Frame) 
 		return err
 	}
 	_, err = h.bus.Do(ctx, s.origin(), store.React{Conv: conv, Seq: seq, UserID: s.user.ID, Emoji: d.Emoji})
+	var muted *store.MutedError
+	if errors.As(err, &muted) {
+		return mutedError(conv.RoomID, muted.Until)
+	}
 	return actionError(err)
 }
 

@@ -39,6 +39,11 @@ type Conn struct {
 	who atomic.Pointer[identity]
 
 	dropped atomic.Bool // set once when the server closes the connection
+
+	// signIn closes the connection if it has not signed in in time; set
+	// on connect and stopped on disconnect, both on the connection's
+	// own goroutine.
+	signIn *time.Timer
 }
 
 // identity is whom a signed-in connection belongs to, and the token it
@@ -94,6 +99,7 @@ type HubConfig struct {
 	WriteWait     time.Duration // how long one write may take
 	PongWait      time.Duration // how long a connection may stay silent
 	PresenceLimit int           // above this many online users, presence goes only to users who share a room
+	SignInTimeout time.Duration // a connection not signed in by then is closed; 0 for never
 	CheckOrigin   func(*http.Request) bool
 }
 
@@ -103,6 +109,7 @@ type Hub struct {
 	m             *melody.Melody
 	metrics       *metrics
 	presenceLimit int
+	signInTimeout time.Duration
 	background    sync.WaitGroup // goroutines that close connections
 
 	mu    sync.RWMutex     // guards conns, rooms, users, everyone, seen, and changes to a Conn's who
@@ -131,6 +138,7 @@ func NewHub(cfg HubConfig, log *slog.Logger, m *metrics) *Hub {
 		m:             melody.New(),
 		metrics:       m,
 		presenceLimit: cfg.PresenceLimit,
+		signInTimeout: cfg.SignInTimeout,
 		conns:         map[string]*Conn{},
 		rooms:         map[string]map[*Conn]struct{}{},
 		users:         map[uint64]*presence{},
@@ -196,6 +204,14 @@ func (h *Hub) wire() {
 		h.mu.Lock()
 		h.conns[c.id] = c
 		h.mu.Unlock()
+		if h.signInTimeout > 0 {
+			c.signIn = time.AfterFunc(h.signInTimeout, func() {
+				if c.who.Load() == nil {
+					h.log.Info("connection closed: not signed in in time", "client", c.id, "ip", c.ip, "timeout", h.signInTimeout)
+					h.Drop(c, websocket.ClosePolicyViolation, "sign in first")
+				}
+			})
+		}
 		c.Send(marshalFrame("connected", connectedData{ClientID: c.id, Server: "parley", Protocol: protocolVersion}))
 	})
 	h.m.HandleMessage(func(sess *melody.Session, msg []byte) {
@@ -215,6 +231,9 @@ func (h *Hub) wire() {
 	})
 	h.m.HandleDisconnect(func(sess *melody.Session) {
 		c := connOf(sess)
+		if c.signIn != nil {
+			c.signIn.Stop()
+		}
 		h.detach(c)
 		c.handler.Closed()
 	})
@@ -592,10 +611,11 @@ func (h *Hub) audienceLocked(p *presence, withEveryone bool, fn func(*presence))
 }
 
 // sameOrAllowedOrigin is the WebSocket origin check: browsers send
-// Origin, and only the server's own origin or a listed one may open a
-// connection (cross-site WebSocket hijacking). Clients without Origin are
-// not browsers and must still authenticate.
-func sameOrAllowedOrigin(allowed []string) func(*http.Request) bool {
+// Origin, and only the server's own origin (its scheme, as scheme tells
+// it, and its host) or a listed one may open a connection (cross-site
+// WebSocket hijacking). Clients without Origin are not browsers and must
+// still authenticate.
+func sameOrAllowedOrigin(allowed []string, scheme func(*http.Request) string) func(*http.Request) bool {
 	set := map[string]bool{}
 	for _, o := range allowed {
 		set[strings.ToLower(strings.TrimRight(o, "/"))] = true
@@ -612,6 +632,6 @@ func sameOrAllowedOrigin(allowed []string) func(*http.Request) bool {
 		if err != nil {
 			return false
 		}
-		return strings.EqualFold(u.Host, r.Host)
+		return strings.EqualFold(u.Scheme, scheme(r)) && strings.EqualFold(u.Host, r.Host)
 	}
 }

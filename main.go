@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,6 +177,9 @@ type server struct {
 	acme    *autocert.Manager
 	now     func() time.Time
 	ipConns *ipCounter
+	// diskFree is the free space on the database's disk (statfs; tests
+	// swap it).
+	diskFree func() (uint64, error)
 
 	// cancel stops what outlives connections (handlers' contexts, the
 	// janitor) once shutdown has finished with the connections.
@@ -182,6 +187,7 @@ type server struct {
 	conns  sync.WaitGroup // WebSocket handlers in flight
 
 	warnedXFF    atomic.Bool // logged once: X-Forwarded-For from an untrusted peer
+	warnedScheme atomic.Bool // logged once: a same-host page refused for its scheme
 	shuttingDown atomic.Bool // /readyz answers 503 once set
 
 	mu           sync.Mutex // guards redirectAddr
@@ -203,6 +209,14 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 		now:     now,
 		ipConns: &ipCounter{max: cfg.Limits.ConnectionsPerIP, counts: map[string]int{}},
 	}
+	dbDir := filepath.Dir(cfg.DB.Path)
+	s.diskFree = func() (uint64, error) {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dbDir, &st); err != nil {
+			return 0, err
+		}
+		return st.Bavail * uint64(st.Bsize), nil
+	}
 	for _, p := range cfg.Server.TrustedProxies {
 		n, _ := parseCIDROrIP(p) // validated with the config
 		s.proxies = append(s.proxies, n)
@@ -218,8 +232,8 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	s.store = st
 	s.metrics = newMetrics()
 	s.hub = NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer, WriteWait: cfg.Server.WriteWait,
-		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit,
-		CheckOrigin: sameOrAllowedOrigin(cfg.Server.AllowedOrigins)}, logger, s.metrics)
+		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit, SignInTimeout: cfg.Server.SignInTimeout,
+		CheckOrigin: sameOrAllowedOrigin(allowedOrigins(cfg), s.requestScheme)}, logger, s.metrics)
 	s.metrics.watch(s.hub, st)
 	s.bus = newBus(log, s.hub, s.metrics, logger, now)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -427,6 +441,37 @@ func (s *server) clientIP(r *http.Request) string {
 		host = hop
 	}
 	return host
+}
+
+// requestScheme is the scheme the client used: https on a TLS
+// connection; behind a trusted proxy, what its X-Forwarded-Proto says;
+// otherwise http.
+func (s *server) requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if s.trusted(host) {
+		switch p := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0])); p {
+		case "http", "https":
+			return p
+		}
+	}
+	return "http"
+}
+
+// allowedOrigins are the origins besides the server's own that may open
+// a WebSocket: server.allowed_origins, and server.public_url's, which a
+// TLS-terminating proxy serves the page from.
+func allowedOrigins(cfg Config) []string {
+	out := append([]string{}, cfg.Server.AllowedOrigins...)
+	if u, err := url.Parse(cfg.Server.PublicURL); err == nil && u.Host != "" {
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out
 }
 
 func (s *server) trusted(ip string) bool {

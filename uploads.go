@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -28,14 +29,18 @@ import (
 // browser decodes without running anything. SVG is deliberately absent.
 var inlineImageTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
 
-// servedTypes maps a sniffed type to the one a file is served with;
-// anything not listed is served as application/octet-stream, as an
-// attachment.
-func servedType(sniffed string) string {
-	mediaType, _, _ := mime.ParseMediaType(sniffed)
+// servedType maps a file's bytes to the type it is served with; anything
+// not listed is served as application/octet-stream, as an attachment.
+// Text that starts like markup (an SVG image, or HTML the sniffer does
+// not recognise) is not plain text: a browser told otherwise, or a user
+// saving it, could run it.
+func servedType(data []byte) string {
+	mediaType, _, _ := mime.ParseMediaType(http.DetectContentType(data))
 	switch {
 	case inlineImageTypes[mediaType]:
 		return mediaType
+	case mediaType == "text/plain" && looksLikeMarkup(data):
+		return "application/octet-stream"
 	case mediaType == "text/plain":
 		return "text/plain"
 	case mediaType == "application/pdf", mediaType == "application/zip", mediaType == "application/x-gzip":
@@ -44,6 +49,14 @@ func servedType(sniffed string) string {
 		return mediaType
 	}
 	return "application/octet-stream"
+}
+
+// looksLikeMarkup reports text whose first character, after a byte
+// order mark and white space, opens a tag.
+func looksLikeMarkup(data []byte) bool {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	data = bytes.TrimLeft(data, " \t\r\n\f")
+	return len(data) > 0 && data[0] == '<'
 }
 
 // maxConcurrentUploads bounds the memory uploads hold at once.
@@ -141,7 +154,7 @@ func (s *uploads) handleUpload(w http.ResponseWriter, r *http.Request) {
 	id := make([]byte, 16)
 	rand.Read(id) // 128 bits: the id is also the capability to fetch the file
 	out, err := s.bus.Do(r.Context(), "", store.PutFile{FileID: hex.EncodeToString(id), Owner: user.ID, Name: name,
-		ContentType: servedType(http.DetectContentType(data)), Data: data,
+		ContentType: servedType(data), Data: data,
 		Quota: store.UploadQuota{PerUser: s.cfg.UserQuotaBytes, Total: s.cfg.TotalBytes}})
 	f := out.File
 	switch {

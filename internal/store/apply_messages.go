@@ -388,6 +388,16 @@ func (a *applier) react(c React) (Outcome, error) {
 	if err := a.canSee(c.Conv, c.UserID); err != nil {
 		return Outcome{}, err
 	}
+	if !c.Conv.IsDirect() {
+		// A mute silences reactions too: they reach the whole room.
+		rec, err := a.existingRoom(c.Conv.RoomID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if until, muted := muteAt(rec.Mutes, c.UserID, a.now); muted {
+			return Outcome{}, &MutedError{Until: until}
+		}
+	}
 	u, err := a.user(c.UserID)
 	if err != nil {
 		return Outcome{}, err
