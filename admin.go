@@ -34,6 +34,7 @@ type adminAPI interface {
 	SetAdmin(ctx context.Context, name string, admin bool) error
 	ResetLink(ctx context.Context, name string) (string, time.Time, error)
 	Unban(ctx context.Context, name string) (bool, error)
+	Check(ctx context.Context) ([]store.Problem, error)
 }
 
 // adminError is a refusal worth showing as it is (no such user, a bad
@@ -119,6 +120,8 @@ func (a *admin) RemoveUser(ctx context.Context, name string) error {
 
 func (a *admin) Users(context.Context) ([]store.User, error) { return a.store.Users() }
 
+func (a *admin) Check(context.Context) ([]store.Problem, error) { return a.store.Check() }
+
 func (a *admin) SetAdmin(ctx context.Context, name string, isAdmin bool) error {
 	u, err := a.user(name)
 	if err != nil {
@@ -175,6 +178,10 @@ func adminRoutes(a adminAPI, log *slog.Logger) http.Handler {
 			return
 		}
 		log.Info("backup written over the admin socket", "bytes", n)
+	})
+	mux.HandleFunc("GET /check", func(w http.ResponseWriter, r *http.Request) {
+		problems, err := a.Check(r.Context())
+		writeAdmin(w, log, problems, err)
 	})
 	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
 		users, err := a.Users(r.Context())
@@ -387,6 +394,12 @@ func (c *socketAdmin) SetPassword(ctx context.Context, name, password string) er
 
 func (c *socketAdmin) RemoveUser(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPost, "/user/remove", map[string]string{"name": name}, nil)
+}
+
+func (c *socketAdmin) Check(ctx context.Context) ([]store.Problem, error) {
+	var problems []store.Problem
+	err := c.do(ctx, http.MethodGet, "/check", nil, &problems)
+	return problems, err
 }
 
 func (c *socketAdmin) Users(ctx context.Context) ([]store.User, error) {

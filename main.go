@@ -62,6 +62,7 @@ Commands:
   backup FILE      write a consistent copy of the database, even while it serves
   restore FILE     replace the database with a backup (the server must be stopped)
   user ...         add, passwd, rm, list, admin, reset, unban: manage accounts
+  check            find damaged records in the database, even while it serves
   version          print the version and commit
   help             show this help
 
@@ -83,6 +84,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return runRestore(ctx, args, environ, stdout, stderr)
 	case "user":
 		return runUser(ctx, args, environ, stdin, stdout, stderr)
+	case "check":
+		return runCheck(ctx, args, environ, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":

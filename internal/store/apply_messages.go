@@ -143,7 +143,9 @@ func (a *applier) postMessage(c PostMessage) (Outcome, error) {
 			return Outcome{}, ErrParentNotFound
 		}
 		if err := json.Unmarshal(v, &parent); err != nil {
-			return Outcome{}, fmt.Errorf("decode message %d: %w", m.ReplyTo, err)
+			// A damaged record is as good as gone.
+			a.store.reportBad(m.Conv(), u64key(m.ReplyTo), v)
+			return Outcome{}, ErrParentNotFound
 		}
 	}
 	files, err := a.checkFiles(c.FileIDs, sender.ID)
@@ -295,7 +297,10 @@ func (a *applier) modifyMessage(conv Conv, seq uint64, fn func(rec *messageRecor
 	}
 	var rec messageRecord
 	if err := json.Unmarshal(v, &rec); err != nil {
-		return Message{}, fmt.Errorf("decode message %d: %w", seq, err)
+		// A damaged record is as good as gone: refusing the command
+		// keeps it from failing the whole batch with it.
+		a.store.reportBad(conv, u64key(seq), v)
+		return Message{}, ErrNotFound
 	}
 	if rec.Deleted {
 		return Message{}, ErrNotFound

@@ -34,13 +34,16 @@ func (s *Store) History(conv Conv, before uint64, limit int) (Page, error) {
 	var p Page
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		p, err = readHistory(tx, conv, before, limit)
+		p, err = s.readHistory(tx, conv, before, limit)
 		return err
 	})
 	return p, err
 }
 
-func readHistory(tx *bolt.Tx, conv Conv, before uint64, limit int) (Page, error) {
+// readHistory reads a page back from before. Like every reader of
+// messages, it skips (and logs) a record that does not decode, so one
+// damaged record never makes a conversation unreadable.
+func (s *Store) readHistory(tx *bolt.Tx, conv Conv, before uint64, limit int) (Page, error) {
 	var p Page
 	b := tx.Bucket(bucketMessages).Bucket(conv.key())
 	if b == nil {
@@ -60,11 +63,9 @@ func readHistory(tx *bolt.Tx, conv Conv, before uint64, limit int) (Page, error)
 		}
 	}
 	for ; k != nil && len(p.Messages) < limit; k, v = c.Prev() {
-		m, err := decodeMessage(k, v, conv.RoomID, b)
-		if err != nil {
-			return p, err
+		if m, ok := s.decode(conv, k, v, b); ok {
+			p.Messages = append(p.Messages, m)
 		}
-		p.Messages = append(p.Messages, m)
 	}
 	p.HasMore = k != nil
 	// Collected newest first; the protocol sends oldest first.
@@ -118,22 +119,18 @@ func (s *Store) historyFrom(conv Conv, seq uint64, older, limit int) (Page, erro
 			k, v = c.Prev()
 		}
 		for ; k != nil && len(back) < older; k, v = c.Prev() {
-			m, err := decodeMessage(k, v, conv.RoomID, b)
-			if err != nil {
-				return err
+			if m, ok := s.decode(conv, k, v, b); ok {
+				back = append(back, m)
 			}
-			back = append(back, m)
 		}
 		p.HasMore = k != nil
 		slices.Reverse(back)
 		p.Messages = back
 		// seq itself and the newer part.
 		for k, v = c.Seek(u64key(seq)); k != nil && len(p.Messages) < limit; k, v = c.Next() {
-			m, err := decodeMessage(k, v, conv.RoomID, b)
-			if err != nil {
-				return err
+			if m, ok := s.decode(conv, k, v, b); ok {
+				p.Messages = append(p.Messages, m)
 			}
-			p.Messages = append(p.Messages, m)
 		}
 		p.HasNewer = k != nil
 		if !p.HasMore && len(p.Messages) > 0 {
@@ -160,9 +157,9 @@ func (s *Store) Thread(conv Conv, seq uint64) (Message, []Message, error) {
 		if v == nil {
 			return ErrNotFound
 		}
-		var err error
-		if parent, err = decodeMessage(u64key(seq), v, conv.RoomID, b); err != nil {
-			return err
+		var ok bool
+		if parent, ok = s.decode(conv, u64key(seq), v, b); !ok {
+			return ErrNotFound
 		}
 		c := b.Cursor()
 		scanned := 0
@@ -174,11 +171,9 @@ func (s *Store) Thread(conv Conv, seq uint64) (Message, []Message, error) {
 			if json.Unmarshal(v, &rec) != nil || rec.ReplyTo != seq {
 				continue
 			}
-			m, err := decodeMessage(k, v, conv.RoomID, b)
-			if err != nil {
-				return err
+			if m, ok := s.decode(conv, k, v, b); ok {
+				replies = append(replies, m)
 			}
-			replies = append(replies, m)
 		}
 		return nil
 	})
@@ -209,14 +204,16 @@ func (s *Store) Search(convs []Conv, query string, limit int) ([]Message, bool, 
 				var rec struct {
 					Content string `json:"c"`
 				}
-				if json.Unmarshal(v, &rec) != nil || !strings.Contains(strings.ToLower(rec.Content), needle) {
+				if json.Unmarshal(v, &rec) != nil {
+					s.reportBad(conv, k, v)
 					continue
 				}
-				m, err := decodeMessage(k, v, conv.RoomID, b)
-				if err != nil {
-					return err
+				if !strings.Contains(strings.ToLower(rec.Content), needle) {
+					continue
 				}
-				hits = append(hits, m)
+				if m, ok := s.decode(conv, k, v, b); ok {
+					hits = append(hits, m)
+				}
 			}
 		}
 		return nil
@@ -230,7 +227,7 @@ func (s *Store) Search(convs []Conv, query string, limit int) ([]Message, bool, 
 
 // directConversations lists a user's direct conversations, one per
 // peer, with how many of the peer's messages the user has not read.
-func directConversations(tx *bolt.Tx, user uint64) ([]DirectConversation, error) {
+func (s *Store) directConversations(tx *bolt.Tx, user uint64) ([]DirectConversation, error) {
 	var out []DirectConversation
 	peers := tx.Bucket(bucketDMPeers).Bucket(u64key(user))
 	if peers == nil {
@@ -251,9 +248,14 @@ func directConversations(tx *bolt.Tx, user uint64) ([]DirectConversation, error)
 		for mk, _ := c.Seek(u64key(binary.BigEndian.Uint64(v) + 1)); mk != nil && n < maxUnreadCount; mk, _ = c.Next() {
 			n++
 		}
-		last, err := decodeMessage(lastK, lastV, "", nil)
-		if err != nil {
-			return err
+		// The newest message that decodes says when the conversation was
+		// last active.
+		last, ok := s.decode(DirectConv(user, peer), lastK, lastV, nil)
+		for !ok {
+			if lastK, lastV = c.Prev(); lastK == nil {
+				break
+			}
+			last, ok = s.decode(DirectConv(user, peer), lastK, lastV, nil)
 		}
 		u, err := getUser(tx, peer)
 		if err != nil {

@@ -42,7 +42,7 @@ func (s *Store) SignInView(tokenHash []byte, now time.Time) (SignInView, error) 
 			ids[i] = r.ID
 		}
 		v.Reads = roomReadStates(tx, v.User.ID, ids)
-		if v.Directs, err = directConversations(tx, v.User.ID); err != nil {
+		if v.Directs, err = s.directConversations(tx, v.User.ID); err != nil {
 			return err
 		}
 		v.Peers = directPeers(tx, v.User.ID)
@@ -76,7 +76,7 @@ func (s *Store) JoinView(roomID string, userID uint64, history int) (JoinView, e
 		if v.Member = isMemberTx(tx, roomID, userID); !v.Member {
 			return nil
 		}
-		if v.History, err = readHistory(tx, RoomConv(roomID), 0, history); err != nil {
+		if v.History, err = s.readHistory(tx, RoomConv(roomID), 0, history); err != nil {
 			return err
 		}
 		v.Members = roomMembers(tx, roomID)

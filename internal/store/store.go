@@ -16,6 +16,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -90,6 +91,9 @@ type Options struct {
 type Store struct {
 	db  *bolt.DB
 	log *slog.Logger
+
+	badMu sync.Mutex          // guards bad
+	bad   map[string]struct{} // damaged message records already logged
 }
 
 // Open opens (or creates) the database at path. A file that is empty,
@@ -127,7 +131,7 @@ func Open(path string, opts Options) (_ *Store, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, log: opts.Logger.With("component", "store")}
+	s := &Store{db: db, log: opts.Logger.With("component", "store"), bad: map[string]struct{}{}}
 	if err := verifyStructure(db, path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
