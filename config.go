@@ -88,6 +88,8 @@ type UploadsConfig struct {
 	MaxBytes       int64 `koanf:"max_bytes"`
 	UserQuotaBytes int64 `koanf:"user_quota_bytes"`
 	TotalBytes     int64 `koanf:"total_bytes"`
+	// MinBytesPerSecond is the slowest an upload may arrive, on average.
+	MinBytesPerSecond int64 `koanf:"min_bytes_per_second"`
 }
 
 type TLSConfig struct {
@@ -152,7 +154,8 @@ func defaultConfig() Config {
 			RoomsCreatedPerHour: 20,
 		},
 		Presence: PresenceConfig{BroadcastLimit: 250},
-		Uploads:  UploadsConfig{Enabled: true, MaxBytes: 10 << 20, UserQuotaBytes: 200 << 20, TotalBytes: 2 << 30},
+		Uploads: UploadsConfig{Enabled: true, MaxBytes: 10 << 20, UserQuotaBytes: 200 << 20, TotalBytes: 2 << 30,
+			MinBytesPerSecond: 10 << 10},
 		TLS: TLSConfig{
 			RedirectAddr: ":80",
 			ACME:         ACMEConfig{Domains: []string{}},
@@ -360,6 +363,8 @@ func (c Config) validate() error {
 		return bad("uploads.user_quota_bytes", c.Uploads.UserQuotaBytes, "must be 0 (no limit) or more")
 	case c.Uploads.TotalBytes < 0:
 		return bad("uploads.total_bytes", c.Uploads.TotalBytes, "must be 0 (no limit) or more")
+	case c.Uploads.MinBytesPerSecond < 0:
+		return bad("uploads.min_bytes_per_second", c.Uploads.MinBytesPerSecond, "must be 0 (no minimum) or more")
 	}
 	if c.Server.PublicURL != "" && !strings.HasPrefix(c.Server.PublicURL, "http://") && !strings.HasPrefix(c.Server.PublicURL, "https://") {
 		return bad("server.public_url", c.Server.PublicURL, "must start with http:// or https://")

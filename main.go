@@ -254,7 +254,7 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
 			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom},
 			&moderationHandlers{deps: d})}
-	s.uploads = &uploads{cfg: cfg.Uploads, store: st, bus: s.bus, now: now, log: logger, slots: make(chan struct{}, maxConcurrentUploads)}
+	s.uploads = newUploads(cfg.Uploads, st, s.bus, now, logger)
 	s.admin = &admin{store: st, bus: s.bus, hasher: hasher, publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return s, nil
 }
