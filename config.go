@@ -56,9 +56,13 @@ type AuthConfig struct {
 	SessionTTL          time.Duration `koanf:"session_ttl"`
 	FailedLoginsPerIP   int           `koanf:"failed_logins_per_ip"`
 	FailedLoginsPerUser int           `koanf:"failed_logins_per_user"`
-	FailedLoginWindow   time.Duration `koanf:"failed_login_window"`
-	SignupsPerIPPerHour int           `koanf:"signups_per_ip_per_hour"`
-	ResetTTL            time.Duration `koanf:"reset_ttl"`
+	// FailedLoginsPerUserAndIP limits failures for one account from one
+	// address, well below FailedLoginsPerUser, so a guesser slows down
+	// without locking the owner out.
+	FailedLoginsPerUserAndIP int           `koanf:"failed_logins_per_user_and_ip"`
+	FailedLoginWindow        time.Duration `koanf:"failed_login_window"`
+	SignupsPerIPPerHour      int           `koanf:"signups_per_ip_per_hour"`
+	ResetTTL                 time.Duration `koanf:"reset_ttl"`
 }
 
 type HistoryConfig struct {
@@ -133,13 +137,14 @@ func defaultConfig() Config {
 		},
 		DB: DBConfig{Path: "parley.db", LockTimeout: time.Second},
 		Auth: AuthConfig{
-			Registration:        "open",
-			SessionTTL:          30 * 24 * time.Hour,
-			FailedLoginsPerIP:   20,
-			FailedLoginsPerUser: 10,
-			FailedLoginWindow:   15 * time.Minute,
-			SignupsPerIPPerHour: 10,
-			ResetTTL:            24 * time.Hour,
+			Registration:             "open",
+			SessionTTL:               30 * 24 * time.Hour,
+			FailedLoginsPerIP:        20,
+			FailedLoginsPerUser:      100,
+			FailedLoginsPerUserAndIP: 10,
+			FailedLoginWindow:        15 * time.Minute,
+			SignupsPerIPPerHour:      10,
+			ResetTTL:                 24 * time.Hour,
 		},
 		History: HistoryConfig{PerRoom: 100, MaxAge: 0, OnJoin: 50},
 		Limits: LimitsConfig{
@@ -314,6 +319,8 @@ func (c Config) validate() error {
 		return bad("auth.failed_logins_per_ip", c.Auth.FailedLoginsPerIP, "must be 0 (no limit) or more")
 	case c.Auth.FailedLoginsPerUser < 0:
 		return bad("auth.failed_logins_per_user", c.Auth.FailedLoginsPerUser, "must be 0 (no limit) or more")
+	case c.Auth.FailedLoginsPerUserAndIP < 0:
+		return bad("auth.failed_logins_per_user_and_ip", c.Auth.FailedLoginsPerUserAndIP, "must be 0 (no limit) or more")
 	case c.Auth.FailedLoginWindow <= 0:
 		return bad("auth.failed_login_window", c.Auth.FailedLoginWindow, "must be positive")
 	case c.Auth.SignupsPerIPPerHour < 0:

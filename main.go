@@ -246,10 +246,7 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	links := linkBase{publicURL: cfg.Server.PublicURL, fallback: publicURL(cfg), tls: s.tls != nil}
 	s.frames = &dispatcher{hub: s.hub, limits: cfg.Limits, log: logger, metrics: s.metrics, ctx: ctx,
 		table: frameTable(
-			&authHandlers{deps: d, cfg: cfg.Auth, hasher: hasher, links: links,
-				failedByIP:   auth.NewLimiter(cfg.Auth.FailedLoginsPerIP, cfg.Auth.FailedLoginWindow),
-				failedByUser: auth.NewLimiter(cfg.Auth.FailedLoginsPerUser, cfg.Auth.FailedLoginWindow),
-				signupsByIP:  auth.NewLimiter(cfg.Auth.SignupsPerIPPerHour, time.Hour)},
+			newAuthHandlers(d, cfg.Auth, hasher, links),
 			&roomHandlers{deps: d, limits: cfg.Limits, onJoin: cfg.History.OnJoin,
 				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
 			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom},
