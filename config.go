@@ -81,10 +81,14 @@ type LimitsConfig struct {
 	ConnectionsPerIP    int     `koanf:"connections_per_ip"`
 	RoomsPerUser        int     `koanf:"rooms_per_user"`
 	RoomsCreatedPerHour int     `koanf:"rooms_created_per_hour"`
+	InvitesFromOneUser  int     `koanf:"invites_from_one_user"`
+	SearchesPerMinute   int     `koanf:"searches_per_minute"`
+	SignInsPerMinute    int     `koanf:"sign_ins_per_minute"`
 }
 
 type PresenceConfig struct {
-	BroadcastLimit int `koanf:"broadcast_limit"`
+	BroadcastLimit   int           `koanf:"broadcast_limit"`
+	AnnounceInterval time.Duration `koanf:"announce_interval"`
 }
 
 type UploadsConfig struct {
@@ -157,8 +161,11 @@ func defaultConfig() Config {
 			ConnectionsPerIP:    50,
 			RoomsPerUser:        200,
 			RoomsCreatedPerHour: 20,
+			InvitesFromOneUser:  5,
+			SearchesPerMinute:   10,
+			SignInsPerMinute:    30,
 		},
-		Presence: PresenceConfig{BroadcastLimit: 250},
+		Presence: PresenceConfig{BroadcastLimit: 250, AnnounceInterval: 15 * time.Second},
 		Uploads: UploadsConfig{Enabled: true, MaxBytes: 10 << 20, UserQuotaBytes: 200 << 20, TotalBytes: 2 << 30,
 			MinBytesPerSecond: 10 << 10},
 		TLS: TLSConfig{
@@ -352,6 +359,14 @@ func (c Config) validate() error {
 		return bad("limits.rooms_created_per_hour", c.Limits.RoomsCreatedPerHour, "must be 0 (no limit) or more")
 	case c.Presence.BroadcastLimit < 0:
 		return bad("presence.broadcast_limit", c.Presence.BroadcastLimit, "must be 0 or more")
+	case c.Presence.AnnounceInterval < 0:
+		return bad("presence.announce_interval", c.Presence.AnnounceInterval, "must be 0 (no limit) or more")
+	case c.Limits.InvitesFromOneUser < 0:
+		return bad("limits.invites_from_one_user", c.Limits.InvitesFromOneUser, "must be 0 (no limit) or more")
+	case c.Limits.SearchesPerMinute < 0:
+		return bad("limits.searches_per_minute", c.Limits.SearchesPerMinute, "must be 0 (no limit) or more")
+	case c.Limits.SignInsPerMinute < 0:
+		return bad("limits.sign_ins_per_minute", c.Limits.SignInsPerMinute, "must be 0 (no limit) or more")
 	}
 	switch {
 	case c.Auth.ResetTTL < time.Minute:

@@ -136,6 +136,7 @@ type handler struct {
 	fn      func(ctx context.Context, s *session, f Frame) error
 	auth    bool // requires a signed-in connection
 	message bool // counts against limits.messages_per_second instead of frames_per_second
+	stored  bool // also counts against the account's allowance, shared by its connections
 }
 
 // frameTable lists every frame type a client may send, with its handler.
@@ -150,14 +151,14 @@ func frameTable(a *authHandlers, r *roomHandlers, m *messageHandlers, mod *moder
 		"leave":          {fn: r.handleLeave, auth: true},
 		"rooms":          {fn: r.handleRooms, auth: true},
 		"invite":         {fn: r.handleInvite, auth: true},
-		"chat":           {fn: m.handleChat, auth: true, message: true},
-		"private":        {fn: m.handlePrivate, auth: true, message: true},
+		"chat":           {fn: m.handleChat, auth: true, message: true, stored: true},
+		"private":        {fn: m.handlePrivate, auth: true, message: true, stored: true},
 		"typing":         {fn: m.handleTyping, auth: true, message: true},
 		"history":        {fn: m.handleHistory, auth: true},
 		"read":           {fn: m.handleRead, auth: true},
-		"edit":           {fn: m.handleEdit, auth: true, message: true},
+		"edit":           {fn: m.handleEdit, auth: true, message: true, stored: true},
 		"delete":         {fn: m.handleDelete, auth: true},
-		"react":          {fn: m.handleReact, auth: true, message: true},
+		"react":          {fn: m.handleReact, auth: true, message: true, stored: true},
 		"thread":         {fn: m.handleThread, auth: true},
 		"search":         {fn: m.handleSearch, auth: true},
 		"kick":           {fn: mod.handleKick, auth: true},
@@ -227,8 +228,12 @@ func (s *session) Closed() {}
 
 // dispatcher runs frames through the table.
 type dispatcher struct {
-	table   map[string]handler
-	hub     *Hub
+	table map[string]handler
+	hub   *Hub
+	// perUser is the allowance of what is stored (chat, private, edit,
+	// react) that all of an account's connections share, so that more
+	// connections do not mean more messages.
+	perUser *auth.Limiter
 	limits  LimitsConfig
 	log     *slog.Logger
 	metrics *metrics
@@ -281,6 +286,12 @@ func (d *dispatcher) dispatch(s *session, msg []byte) {
 		s.send(errorFrame(errorf(codeUnauthenticated, "Sign in first: send auth"), f.Type, ""))
 		return
 	}
+	if h.stored {
+		if _, ok, wait := d.perUser.Reserve(formatID(s.user.ID)); !ok {
+			s.send(errorFrame(d.refuse(s, "Too many messages from your account; slow down", "user_messages", wait), f.Type, clientMsgIDOf(f)))
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(d.ctx, handlerTimeout)
 	defer cancel()
 	if err := h.fn(ctx, s, f); err != nil {
@@ -324,14 +335,20 @@ func (d *dispatcher) allowFrame(s *session, message bool) *protoError {
 	if lim.AllowN(now, 1) {
 		return nil
 	}
-	d.metrics.rateLimited.WithLabelValues(kind).Inc()
-	if !s.limits.strikes.AllowN(now, 1) {
-		d.log.Warn("rate limit abuse; connection closed with 1008", "client", s.conn.id, "user", s.userName(), "ip", s.conn.ip)
-		d.hub.Drop(s.conn, websocket.ClosePolicyViolation, "rate limit exceeded")
-	}
 	r := lim.ReserveN(now, 1)
 	wait := r.DelayFrom(now)
 	r.CancelAt(now)
+	return d.refuse(s, what, kind, wait)
+}
+
+// refuse counts a refused frame against the connection's strikes (out
+// of them, it is closed with 1008) and returns the rate_limited answer.
+func (d *dispatcher) refuse(s *session, what, kind string, wait time.Duration) *protoError {
+	d.metrics.rateLimited.WithLabelValues(kind).Inc()
+	if !s.limits.strikes.AllowN(time.Now(), 1) {
+		d.log.Warn("rate limit abuse; connection closed with 1008", "client", s.conn.id, "user", s.userName(), "ip", s.conn.ip)
+		d.hub.Drop(s.conn, websocket.ClosePolicyViolation, "rate limit exceeded")
+	}
 	return rateLimited(what, wait)
 }
 

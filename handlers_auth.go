@@ -30,6 +30,7 @@ type authHandlers struct {
 	failedByUser   *auth.Limiter // failed sign-ins per lower-cased username, from anywhere
 	badTokensByIP  *auth.Limiter // failed token resumes and reset links per client address
 	signupsByIP    *auth.Limiter // new accounts per client address
+	signIns        *auth.Limiter // sign-ins (password or token) per user id
 	links          linkBase
 }
 
@@ -38,13 +39,14 @@ type authHandlers struct {
 // household coming back after their tokens expired, not for a scan.
 const failedTokensPerIP = 100
 
-func newAuthHandlers(d deps, cfg AuthConfig, hasher *auth.Hasher, links linkBase) *authHandlers {
+func newAuthHandlers(d deps, cfg AuthConfig, signInsPerMinute int, hasher *auth.Hasher, links linkBase) *authHandlers {
 	return &authHandlers{deps: d, cfg: cfg, hasher: hasher, links: links,
 		failedByIP:     auth.NewLimiter(cfg.FailedLoginsPerIP, cfg.FailedLoginWindow),
 		failedByUserIP: auth.NewLimiter(cfg.FailedLoginsPerUserAndIP, cfg.FailedLoginWindow),
 		failedByUser:   auth.NewLimiter(cfg.FailedLoginsPerUser, cfg.FailedLoginWindow),
 		badTokensByIP:  auth.NewLimiter(failedTokensPerIP, cfg.FailedLoginWindow),
-		signupsByIP:    auth.NewLimiter(cfg.SignupsPerIPPerHour, time.Hour)}
+		signupsByIP:    auth.NewLimiter(cfg.SignupsPerIPPerHour, time.Hour),
+		signIns:        auth.NewLimiter(signInsPerMinute, time.Minute)}
 }
 
 // signInRetries bounds how often a sign-in reads its view again because
@@ -66,11 +68,21 @@ func (h *authHandlers) handleAuth(ctx context.Context, s *session, f Frame) erro
 			h.metrics.rateLimited.WithLabelValues("login").Inc()
 			return rateLimited("Too many unknown sign-in tokens from your address; try again later", wait)
 		}
-		err := h.attach(s, auth.HashToken(d.Token), d.Token, false, true)
+		hash := auth.HashToken(d.Token)
+		u, _, err := h.store.TokenUser(hash, h.now())
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(codeAuthFailed, "Session expired or signed out; sign in with your password")
+		} else if err != nil {
+			return err
+		}
+		res.Cancel() // a token that works is no failure
+		if err := h.reserveSignIn(u.ID); err != nil {
+			return err
+		}
+		err = h.attach(s, hash, d.Token, false, true)
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(codeAuthFailed, "Session expired or signed out; sign in with your password")
 		}
-		res.Cancel() // a token that worked is no failure
 		return err
 	}
 	token, hash := auth.NewToken()
@@ -206,6 +218,9 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 		return false, failed
 	}
 	succeeded = true
+	if err := h.reserveSignIn(u.ID); err != nil {
+		return false, err
+	}
 	_, err = h.bus.Do(ctx, s.origin(), store.IssueToken{UserID: u.ID, Token: grant})
 	switch {
 	case errors.Is(err, store.ErrSuspended):
@@ -242,6 +257,18 @@ func (h *authHandlers) signUp(ctx context.Context, s *session, d authData, grant
 		}
 	}
 	return err
+}
+
+// reserveSignIn takes one sign-in from the account's allowance, before
+// its token is issued or its connection attached: all its connections
+// together sign in at most limits.sign_ins_per_minute times, so one
+// account reconnecting in a loop costs everyone else little.
+func (h *authHandlers) reserveSignIn(userID uint64) error {
+	if _, ok, wait := h.signIns.Reserve(formatID(userID)); !ok {
+		h.metrics.rateLimited.WithLabelValues("sign_ins").Inc()
+		return rateLimited("This account has signed in too often in the last minute; try again shortly", wait)
+	}
+	return nil
 }
 
 // attempt is one failed password attempt taken from every allowance it

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"parley/internal/auth"
+
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 )
@@ -100,7 +102,10 @@ type HubConfig struct {
 	PongWait      time.Duration // how long a connection may stay silent
 	PresenceLimit int           // above this many online users, presence goes only to users who share a room
 	SignInTimeout time.Duration // a connection not signed in by then is closed; 0 for never
-	CheckOrigin   func(*http.Request) bool
+	// AnnounceInterval spaces one user's presence announcements once
+	// presenceBurst are spent (hub_presence.go); 0 announces every change.
+	AnnounceInterval time.Duration
+	CheckOrigin      func(*http.Request) bool
 }
 
 // Hub owns connections, room subscriptions and presence.
@@ -110,9 +115,11 @@ type Hub struct {
 	metrics       *metrics
 	presenceLimit int
 	signInTimeout time.Duration
-	background    sync.WaitGroup // goroutines that close connections
+	background    sync.WaitGroup // goroutines that close connections, and deferred presence timers
+	// presenceBudget spaces each user's presence announcements; nil for none.
+	presenceBudget *auth.Limiter
 
-	mu    sync.RWMutex     // guards conns, rooms, users, everyone, seen, and changes to a Conn's who
+	mu    sync.RWMutex     // guards conns, rooms, users, everyone, seen, deferred, closing, and changes to a Conn's who
 	conns map[string]*Conn // by id
 	rooms map[string]map[*Conn]struct{}
 	users map[uint64]*presence
@@ -127,6 +134,10 @@ type Hub struct {
 	// may miss an event already delivered, so attaching with it is refused
 	// (see SignIn and Subscribe).
 	seen uint64
+	// deferred holds users whose presence changed past their allowance
+	// (hub_presence.go); closing stops deferring at shutdown.
+	deferred map[uint64]*deferredPresence
+	closing  bool
 }
 
 // NewHub configures melody for parley. Its defaults do not suit a chat
@@ -134,15 +145,17 @@ type Hub struct {
 // dropping messages. Each is set here on purpose.
 func NewHub(cfg HubConfig, log *slog.Logger, m *metrics) *Hub {
 	h := &Hub{
-		log:           log.With("component", "hub"),
-		m:             melody.New(),
-		metrics:       m,
-		presenceLimit: cfg.PresenceLimit,
-		signInTimeout: cfg.SignInTimeout,
-		conns:         map[string]*Conn{},
-		rooms:         map[string]map[*Conn]struct{}{},
-		users:         map[uint64]*presence{},
-		everyone:      map[uint64]*presence{},
+		log:            log.With("component", "hub"),
+		m:              melody.New(),
+		metrics:        m,
+		presenceLimit:  cfg.PresenceLimit,
+		signInTimeout:  cfg.SignInTimeout,
+		presenceBudget: newPresenceBudget(cfg.AnnounceInterval),
+		deferred:       map[uint64]*deferredPresence{},
+		conns:          map[string]*Conn{},
+		rooms:          map[string]map[*Conn]struct{}{},
+		users:          map[uint64]*presence{},
+		everyone:       map[uint64]*presence{},
 	}
 	mc := h.m.Config
 	mc.MaxMessageSize = cfg.FrameBytes
@@ -300,6 +313,9 @@ func (c *Conn) close(code int, reason string) {
 
 // Close closes every connection with 1001 and refuses new ones.
 func (h *Hub) Close() {
+	h.mu.Lock()
+	h.stopPresenceLocked()
+	h.mu.Unlock()
 	_ = h.m.CloseWithMsg(melody.FormatCloseMessage(melody.CloseGoingAway, "server shutting down"))
 }
 
@@ -380,7 +396,7 @@ func (h *Hub) SignIn(c *Conn, who identity, rooms []string, peers []uint64, hell
 		}
 	}
 	if first {
-		h.sendPresenceLocked(p, marshalFrame("userOnline", p.ref()))
+		h.announceLocked(p, true)
 	}
 	return true
 }
@@ -411,7 +427,7 @@ func (h *Hub) detach(c *Conn) {
 	}
 	delete(h.users, who.userID)
 	delete(h.everyone, who.userID)
-	h.sendPresenceLocked(p, marshalFrame("userOffline", p.ref()))
+	h.announceLocked(p, false)
 }
 
 // Subscribe subscribes a connection to a room its user has just joined,

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -236,7 +237,8 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	s.metrics = newMetrics()
 	s.hub = NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer, WriteWait: cfg.Server.WriteWait,
 		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit, SignInTimeout: cfg.Server.SignInTimeout,
-		CheckOrigin: sameOrAllowedOrigin(allowedOrigins(cfg), s.requestScheme)}, logger, s.metrics)
+		AnnounceInterval: cfg.Presence.AnnounceInterval,
+		CheckOrigin:      sameOrAllowedOrigin(allowedOrigins(cfg), s.requestScheme)}, logger, s.metrics)
 	s.metrics.watch(s.hub, st)
 	s.bus = newBus(log, s.hub, s.metrics, logger, now)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -245,11 +247,13 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	d := deps{store: st, bus: s.bus, hub: s.hub, now: now, log: logger, metrics: s.metrics}
 	links := linkBase{publicURL: cfg.Server.PublicURL, fallback: publicURL(cfg), tls: s.tls != nil}
 	s.frames = &dispatcher{hub: s.hub, limits: cfg.Limits, log: logger, metrics: s.metrics, ctx: ctx,
+		perUser: perSecondLimiter(cfg.Limits.MessagesPerSecond, cfg.Limits.Burst),
 		table: frameTable(
-			newAuthHandlers(d, cfg.Auth, hasher, links),
+			newAuthHandlers(d, cfg.Auth, cfg.Limits.SignInsPerMinute, hasher, links),
 			&roomHandlers{deps: d, limits: cfg.Limits, onJoin: cfg.History.OnJoin,
 				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
-			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom},
+			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom,
+				searches: auth.NewLimiter(cfg.Limits.SearchesPerMinute, time.Minute), gate: newSearchGate(runtime.GOMAXPROCS(0) / 2)},
 			&moderationHandlers{deps: d})}
 	s.uploads = newUploads(cfg.Uploads, st, s.bus, now, logger)
 	s.admin = &admin{store: st, bus: s.bus, hasher: hasher, publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}

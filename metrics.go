@@ -56,7 +56,7 @@ func newMetrics() *metrics {
 	for _, kind := range []string{"room", "direct"} {
 		m.messages.WithLabelValues(kind)
 	}
-	for _, limit := range []string{"messages", "frames", "login", "signup", "rooms"} {
+	for _, limit := range []string{"messages", "frames", "login", "signup", "rooms", "user_messages", "searches", "sign_ins"} {
 		m.rateLimited.WithLabelValues(limit)
 	}
 	version, commit, goVersion, _ := buildInfo()
