@@ -164,7 +164,8 @@ func (h *roomHandlers) handleInvite(ctx context.Context, s *session, f Frame) er
 	if err != nil {
 		return err
 	}
-	_, err = h.bus.Do(ctx, s.origin(), store.Invite{RoomID: d.RoomID, ActorID: s.user.ID, TargetID: target.ID, MaxRooms: h.limits.RoomsPerUser})
+	_, err = h.bus.Do(ctx, s.origin(), store.Invite{RoomID: d.RoomID, ActorID: s.user.ID, TargetID: target.ID,
+		MaxRooms: h.limits.RoomsPerUser, MaxFromInviter: h.limits.InvitesFromOneUser})
 	var forbidden *store.ForbiddenError
 	switch {
 	case errors.Is(err, store.ErrRoomNotFound):
@@ -176,7 +177,9 @@ func (h *roomHandlers) handleInvite(ctx context.Context, s *session, f Frame) er
 	case errors.Is(err, store.ErrBanned):
 		return errorf(codeBanned, "%s is banned from %s; unban them first", target.Name, d.RoomID)
 	case errors.Is(err, store.ErrTooManyRooms):
-		return errorf(codeLimitReached, "%s is in as many rooms as this server allows", target.Name)
+		return errorf(codeLimitReached, "%s has been added to as many rooms by others as this server allows; they can join it themselves", target.Name)
+	case errors.Is(err, store.ErrTooManyInvites):
+		return errorf(codeLimitReached, "You have added %s to %d rooms already; they can join others themselves", target.Name, h.limits.InvitesFromOneUser)
 	case errors.Is(err, store.ErrAlreadyMember):
 		return errorf(codeBadRequest, "%s is already in %s", target.Name, d.RoomID)
 	case errors.Is(err, store.ErrNotFound):

@@ -75,7 +75,7 @@ func (s *Store) safeUpdate(fn func(tx *bolt.Tx) error) (err error) {
 // those goes through the cache so no command sees a stale copy.
 type applier struct {
 	tx     *bolt.Tx
-	store  *Store // only to report damaged records
+	store  *Store    // only to report damaged records
 	now    time.Time // the current envelope's time
 	rooms  map[string]*roomRecord
 	dirty  map[string]bool // rooms to write
@@ -120,7 +120,7 @@ func isRefusal(err error) bool {
 	if errors.As(err, &muted) || errors.As(err, &forbidden) {
 		return true
 	}
-	for _, r := range []error{ErrNotFound, ErrUsernameTaken, ErrSuspended, ErrTooManyRooms, ErrCreateNotAllowed,
+	for _, r := range []error{ErrNotFound, ErrUsernameTaken, ErrSuspended, ErrTooManyRooms, ErrTooManyInvites, ErrCreateNotAllowed,
 		ErrBanned, ErrPrivateRoom, ErrNotAllowed, ErrNotMember, ErrTargetNotMember, ErrAlreadyMember, ErrNotBanned,
 		ErrRoomNotFound, ErrParentNotFound, ErrFileNotFound, ErrQuotaExceeded, ErrTooManyReactions, errBadCommand} {
 		if errors.Is(err, r) {
