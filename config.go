@@ -42,6 +42,7 @@ type ServerConfig struct {
 	WriteWait       time.Duration `koanf:"write_wait"`
 	PongWait        time.Duration `koanf:"pong_wait"`
 	SendBuffer      int           `koanf:"send_buffer"`
+	SendBufferBytes int64         `koanf:"send_buffer_bytes"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	SignInTimeout   time.Duration `koanf:"sign_in_timeout"`
 }
@@ -136,6 +137,7 @@ func defaultConfig() Config {
 			WriteWait:       10 * time.Second,
 			PongWait:        60 * time.Second,
 			SendBuffer:      256,
+			SendBufferBytes: 1 << 20,
 			ShutdownTimeout: 5 * time.Second,
 			SignInTimeout:   10 * time.Minute,
 		},
@@ -310,6 +312,8 @@ func (c Config) validate() error {
 		return bad("server.pong_wait", c.Server.PongWait, "must be at least 1s")
 	case c.Server.SendBuffer < 1:
 		return bad("server.send_buffer", c.Server.SendBuffer, "must be at least 1")
+	case c.Server.SendBufferBytes != 0 && c.Server.SendBufferBytes < 64<<10:
+		return bad("server.send_buffer_bytes", c.Server.SendBufferBytes, "must be 0 (no limit) or at least 65536")
 	case c.Server.ShutdownTimeout <= 0:
 		return bad("server.shutdown_timeout", c.Server.ShutdownTimeout, "must be positive")
 	case c.Server.SignInTimeout < 0:

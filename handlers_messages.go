@@ -387,21 +387,25 @@ func (h *messageHandlers) handleReact(ctx context.Context, s *session, f Frame) 
 	return actionError(err)
 }
 
-// handleThread answers with a message and its replies.
+// handleThread answers with a message and its replies, a page at a time.
 func (h *messageHandlers) handleThread(ctx context.Context, s *session, f Frame) error {
-	var d targetData
+	var d threadRequest
 	if err := decodeData(f, &d); err != nil {
 		return err
 	}
-	conv, seq, err := h.target(s, d)
+	after, perr := parseMessageID("after", d.After)
+	if perr != nil {
+		return perr
+	}
+	conv, seq, err := h.target(s, d.targetData)
 	if err != nil {
 		return err
 	}
-	parent, replies, err := h.store.Thread(conv, seq)
+	parent, replies, more, err := h.store.Thread(conv, seq, after)
 	if err != nil {
 		return actionError(err)
 	}
-	out := threadData{MessageID: formatMessageID(seq), Parent: toMessageFrame(parent), Replies: toMessageFrames(replies)}
+	out := threadData{MessageID: formatMessageID(seq), Parent: toMessageFrame(parent), Replies: toMessageFrames(replies), HasMore: more}
 	out.RoomID, out.WithUserID = replyAddress(conv, s.user.ID)
 	s.send(marshalFrame("thread", out))
 	return nil

@@ -35,6 +35,12 @@ type Conn struct {
 	sess    *melody.Session
 	out     *batchConn // the connection under gorilla; set when it is hijacked
 	handler ConnHandler
+	hub     *Hub
+
+	// queuedBytes is the size of the frames handed to melody and not yet
+	// written: what this connection holds in memory. Past the hub's
+	// sendBufferBytes the connection is a slow consumer.
+	queuedBytes atomic.Int64
 
 	// who is set when the connection signs in, and changed (its token,
 	// after a password change) only under the hub's lock.
@@ -66,11 +72,20 @@ func (c *Conn) IP() string { return c.ip }
 func (c *Conn) Request() *http.Request { return c.request }
 
 // Send queues a frame for the connection without blocking. A connection
-// whose send buffer is full is dropped as a slow consumer.
+// whose send buffer is full, in frames or in bytes, is dropped as a slow
+// consumer: one frame larger than the byte limit still goes out alone,
+// but nothing queues behind it.
 func (c *Conn) Send(frame []byte) {
+	n := int64(len(frame))
+	if before := c.queuedBytes.Add(n) - n; c.hub.sendBufferBytes > 0 && before > 0 && before+n > c.hub.sendBufferBytes {
+		c.queuedBytes.Add(-n)
+		c.hub.slowConsumer(c, "send buffer bytes")
+		return
+	}
 	c.out.queued.Add(1)
 	if err := c.sess.Write(frame); err != nil { // the session is closed
 		c.out.unqueue()
+		c.queuedBytes.Add(-n)
 	}
 }
 
@@ -96,12 +111,15 @@ func (p *presence) ref() userRef { return userRef{UserID: formatID(p.id), Userna
 
 // HubConfig is how the hub treats connections.
 type HubConfig struct {
-	FrameBytes    int64         // the largest frame a client may send
-	SendBuffer    int           // frames queued per connection before it is a slow consumer
-	WriteWait     time.Duration // how long one write may take
-	PongWait      time.Duration // how long a connection may stay silent
-	PresenceLimit int           // above this many online users, presence goes only to users who share a room
-	SignInTimeout time.Duration // a connection not signed in by then is closed; 0 for never
+	FrameBytes int64 // the largest frame a client may send
+	SendBuffer int   // frames queued per connection before it is a slow consumer
+	// SendBufferBytes is how many bytes of frames one connection may have
+	// queued before it is a slow consumer; 0 for no limit.
+	SendBufferBytes int64
+	WriteWait       time.Duration // how long one write may take
+	PongWait        time.Duration // how long a connection may stay silent
+	PresenceLimit   int           // above this many online users, presence goes only to users who share a room
+	SignInTimeout   time.Duration // a connection not signed in by then is closed; 0 for never
 	// AnnounceInterval spaces one user's presence announcements once
 	// presenceBurst are spent (hub_presence.go); 0 announces every change.
 	AnnounceInterval time.Duration
@@ -115,7 +133,9 @@ type Hub struct {
 	metrics       *metrics
 	presenceLimit int
 	signInTimeout time.Duration
-	background    sync.WaitGroup // goroutines that close connections, and deferred presence timers
+	// sendBufferBytes bounds what one connection holds queued, in bytes.
+	sendBufferBytes int64
+	background      sync.WaitGroup // goroutines that close connections, and deferred presence timers
 	// presenceBudget spaces each user's presence announcements; nil for none.
 	presenceBudget *auth.Limiter
 
@@ -145,17 +165,18 @@ type Hub struct {
 // dropping messages. Each is set here on purpose.
 func NewHub(cfg HubConfig, log *slog.Logger, m *metrics) *Hub {
 	h := &Hub{
-		log:            log.With("component", "hub"),
-		m:              melody.New(),
-		metrics:        m,
-		presenceLimit:  cfg.PresenceLimit,
-		signInTimeout:  cfg.SignInTimeout,
-		presenceBudget: newPresenceBudget(cfg.AnnounceInterval),
-		deferred:       map[uint64]*deferredPresence{},
-		conns:          map[string]*Conn{},
-		rooms:          map[string]map[*Conn]struct{}{},
-		users:          map[uint64]*presence{},
-		everyone:       map[uint64]*presence{},
+		log:             log.With("component", "hub"),
+		m:               melody.New(),
+		metrics:         m,
+		presenceLimit:   cfg.PresenceLimit,
+		signInTimeout:   cfg.SignInTimeout,
+		sendBufferBytes: cfg.SendBufferBytes,
+		presenceBudget:  newPresenceBudget(cfg.AnnounceInterval),
+		deferred:        map[uint64]*deferredPresence{},
+		conns:           map[string]*Conn{},
+		rooms:           map[string]map[*Conn]struct{}{},
+		users:           map[uint64]*presence{},
+		everyone:        map[uint64]*presence{},
 	}
 	mc := h.m.Config
 	mc.MaxMessageSize = cfg.FrameBytes
@@ -187,7 +208,7 @@ var ErrHubClosed = errors.New("server is shutting down")
 // closes. open makes the connection's handler; it is called before any
 // frame is read.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, ip string, open func(*Conn) ConnHandler) error {
-	c := &Conn{id: newClientID(), ip: ip, request: r}
+	c := &Conn{id: newClientID(), ip: ip, request: r, hub: h}
 	c.handler = open(c)
 	err := h.m.HandleRequestWithKeys(batchingWriter{ResponseWriter: w, c: c}, r, map[string]any{connKey: c})
 	if errors.Is(err, melody.ErrClosed) {
@@ -239,8 +260,10 @@ func (h *Hub) wire() {
 			c.handler.Binary(msg)
 		}
 	})
-	h.m.HandleSentMessage(func(sess *melody.Session, _ []byte) {
-		connOf(sess).out.flushSent()
+	h.m.HandleSentMessage(func(sess *melody.Session, msg []byte) {
+		c := connOf(sess)
+		c.queuedBytes.Add(-int64(len(msg)))
+		c.out.flushSent()
 	})
 	h.m.HandleDisconnect(func(sess *melody.Session) {
 		c := connOf(sess)
@@ -260,11 +283,7 @@ func (h *Hub) wire() {
 			// melody would drop this frame and carry on, leaving the client
 			// with a silent gap. Disconnect it instead; it resumes with its
 			// token and fetches what it missed.
-			if !c.dropped.Load() {
-				h.metrics.slowConsumers.Inc()
-				h.log.Warn("slow consumer disconnected", "client", c.id, "user", c.userName(), "ip", c.ip)
-			}
-			h.Drop(c, websocket.CloseTryAgainLater, "send buffer full")
+			h.slowConsumer(c, "send buffer frames")
 		case errors.Is(err, websocket.ErrReadLimit):
 			h.log.Warn("frame too large; connection closed with 1009", "client", c.id, "user", c.userName(), "ip", c.ip)
 		case errors.Is(err, melody.ErrWriteClosed), errors.Is(err, melody.ErrSessionClosed):
@@ -273,6 +292,16 @@ func (h *Hub) wire() {
 			h.log.Debug("connection error", "client", c.id, "err", err)
 		}
 	})
+}
+
+// slowConsumer drops a connection that fell too far behind.
+func (h *Hub) slowConsumer(c *Conn, limit string) {
+	if !c.dropped.Load() {
+		h.metrics.slowConsumers.Inc()
+		h.log.Warn("slow consumer disconnected", "client", c.id, "user", c.userName(), "ip", c.ip, "limit", limit,
+			"queued_bytes", c.queuedBytes.Load())
+	}
+	h.Drop(c, websocket.CloseTryAgainLater, "send buffer full")
 }
 
 // userName is the connection's user, for logs; empty before sign-in.

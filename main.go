@@ -235,7 +235,8 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	}
 	s.store = st
 	s.metrics = newMetrics()
-	s.hub = NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer, WriteWait: cfg.Server.WriteWait,
+	s.hub = NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer,
+		SendBufferBytes: cfg.Server.SendBufferBytes, WriteWait: cfg.Server.WriteWait,
 		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit, SignInTimeout: cfg.Server.SignInTimeout,
 		AnnounceInterval: cfg.Presence.AnnounceInterval,
 		CheckOrigin:      sameOrAllowedOrigin(allowedOrigins(cfg), s.requestScheme)}, logger, s.metrics)

@@ -141,6 +141,11 @@ type targetData struct {
 	MessageID  string `json:"messageId"`
 }
 
+type threadRequest struct {
+	targetData
+	After string `json:"after"` // replies newer than this message id
+}
+
 type editData struct {
 	targetData
 	Content string `json:"content"`
@@ -309,6 +314,9 @@ type historyOutData struct {
 
 type roomsData struct {
 	Rooms []roomInfo `json:"rooms"`
+	// HasMore: more rooms follow; ask again with after set to the last
+	// room's id.
+	HasMore bool `json:"hasMore,omitempty"`
 }
 
 // messageFrame is the wire form of a stored message, shared by "message",
@@ -397,6 +405,9 @@ type threadData struct {
 	MessageID  string         `json:"messageId"`
 	Parent     messageFrame   `json:"parent"`
 	Replies    []messageFrame `json:"replies"`
+	// HasMore: more replies follow; ask again with after set to the last
+	// reply's id.
+	HasMore bool `json:"hasMore,omitempty"`
 }
 
 type searchResultsData struct {
