@@ -111,19 +111,17 @@ func (p *presence) ref() userRef { return userRef{UserID: formatID(p.id), Userna
 
 // HubConfig is how the hub treats connections.
 type HubConfig struct {
-	FrameBytes int64 // the largest frame a client may send
-	SendBuffer int   // frames queued per connection before it is a slow consumer
-	// SendBufferBytes is how many bytes of frames one connection may have
-	// queued before it is a slow consumer; 0 for no limit.
-	SendBufferBytes int64
-	WriteWait       time.Duration // how long one write may take
-	PongWait        time.Duration // how long a connection may stay silent
-	PresenceLimit   int           // above this many online users, presence goes only to users who share a room
-	SignInTimeout   time.Duration // a connection not signed in by then is closed; 0 for never
-	// AnnounceInterval spaces one user's presence announcements once
-	// presenceBurst are spent (hub_presence.go); 0 announces every change.
-	AnnounceInterval time.Duration
-	CheckOrigin      func(*http.Request) bool
+	FrameBytes    int64         // the largest frame a client may send
+	SendBuffer    int           // frames queued per connection before it is a slow consumer
+	WriteWait     time.Duration // how long one write may take
+	PongWait      time.Duration // how long a connection may stay silent
+	PresenceLimit int           // above this many online users, presence goes only to users who share a room
+	CheckOrigin   func(*http.Request) bool
+
+	// What one client may hold or cause; 0 for no limit.
+	SendBufferBytes  int64         // bytes of frames queued per connection before it is a slow consumer
+	SignInTimeout    time.Duration // a connection not signed in by then is closed
+	AnnounceInterval time.Duration // spaces a user's presence announcements past presenceBurst (hub_presence.go)
 }
 
 // Hub owns connections, room subscriptions and presence.
@@ -132,12 +130,12 @@ type Hub struct {
 	m             *melody.Melody
 	metrics       *metrics
 	presenceLimit int
-	signInTimeout time.Duration
-	// sendBufferBytes bounds what one connection holds queued, in bytes.
-	sendBufferBytes int64
-	background      sync.WaitGroup // goroutines that close connections, and deferred presence timers
-	// presenceBudget spaces each user's presence announcements; nil for none.
-	presenceBudget *auth.Limiter
+	background    sync.WaitGroup // goroutines that close connections, and deferred presence timers
+
+	// What one client may hold or cause (HubConfig).
+	signInTimeout   time.Duration
+	sendBufferBytes int64         // bytes one connection may have queued; 0 for no limit
+	presenceBudget  *auth.Limiter // spaces each user's presence announcements; nil for none
 
 	mu    sync.RWMutex     // guards conns, rooms, users, everyone, seen, deferred, closing, and changes to a Conn's who
 	conns map[string]*Conn // by id
@@ -165,19 +163,18 @@ type Hub struct {
 // dropping messages. Each is set here on purpose.
 func NewHub(cfg HubConfig, log *slog.Logger, m *metrics) *Hub {
 	h := &Hub{
-		log:             log.With("component", "hub"),
-		m:               melody.New(),
-		metrics:         m,
-		presenceLimit:   cfg.PresenceLimit,
-		signInTimeout:   cfg.SignInTimeout,
-		sendBufferBytes: cfg.SendBufferBytes,
-		presenceBudget:  newPresenceBudget(cfg.AnnounceInterval),
-		deferred:        map[uint64]*deferredPresence{},
-		conns:           map[string]*Conn{},
-		rooms:           map[string]map[*Conn]struct{}{},
-		users:           map[uint64]*presence{},
-		everyone:        map[uint64]*presence{},
+		log:           log.With("component", "hub"),
+		m:             melody.New(),
+		metrics:       m,
+		presenceLimit: cfg.PresenceLimit,
+		conns:         map[string]*Conn{},
+		rooms:         map[string]map[*Conn]struct{}{},
+		users:         map[uint64]*presence{},
+		everyone:      map[uint64]*presence{},
+		deferred:      map[uint64]*deferredPresence{},
 	}
+	h.signInTimeout, h.sendBufferBytes = cfg.SignInTimeout, cfg.SendBufferBytes
+	h.presenceBudget = newPresenceBudget(cfg.AnnounceInterval)
 	mc := h.m.Config
 	mc.MaxMessageSize = cfg.FrameBytes
 	mc.MessageBufferSize = cfg.SendBuffer
