@@ -587,10 +587,8 @@ func checkClientMsgID(id string) *protoError {
 	if len(id) > maxClientMsgIDLen {
 		return errorf(codeBadRequest, "clientMsgId is longer than %d bytes", maxClientMsgIDLen)
 	}
-	for _, r := range id {
-		if unicode.IsControl(r) {
-			return errorf(codeBadRequest, "clientMsgId contains control characters")
-		}
+	if strings.ContainsFunc(id, refusedRune) {
+		return errorf(codeBadRequest, "clientMsgId contains control characters")
 	}
 	return nil
 }
