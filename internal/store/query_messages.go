@@ -358,8 +358,9 @@ func (s *Store) DirectPeers(user uint64) ([]uint64, error) {
 	return out, err
 }
 
-// roomReadStates returns the user's read state in each of rooms.
-func roomReadStates(tx *bolt.Tx, user uint64, rooms []string) map[string]ReadState {
+// roomReadStates returns the user's read state in each of rooms; a
+// damaged message is skipped (and logged), not counted.
+func (s *Store) roomReadStates(tx *bolt.Tx, user uint64, rooms []string) map[string]ReadState {
 	out := make(map[string]ReadState, len(rooms))
 	mine := tx.Bucket(bucketRoomReads).Bucket(u64key(user))
 	for _, roomID := range rooms {
@@ -377,7 +378,11 @@ func roomReadStates(tx *bolt.Tx, user uint64, rooms []string) map[string]ReadSta
 					Deleted  bool     `json:"d"`
 					Mentions []uint64 `json:"m"`
 				}
-				if json.Unmarshal(v, &rec) != nil || rec.Deleted || rec.Sender == user {
+				if err := json.Unmarshal(v, &rec); err != nil {
+					s.reportBad(RoomConv(roomID), k, v)
+					continue
+				}
+				if rec.Deleted || rec.Sender == user {
 					continue
 				}
 				st.Unread++
@@ -394,6 +399,6 @@ func roomReadStates(tx *bolt.Tx, user uint64, rooms []string) map[string]ReadSta
 // RoomReadStates returns the user's read state in each of rooms.
 func (s *Store) RoomReadStates(user uint64, rooms []string) (map[string]ReadState, error) {
 	var out map[string]ReadState
-	err := s.view(func(tx *bolt.Tx) error { out = roomReadStates(tx, user, rooms); return nil })
+	err := s.view(func(tx *bolt.Tx) error { out = s.roomReadStates(tx, user, rooms); return nil })
 	return out, err
 }

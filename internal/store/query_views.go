@@ -41,7 +41,7 @@ func (s *Store) SignInView(tokenHash []byte, now time.Time) (SignInView, error) 
 		for i, r := range v.Rooms {
 			ids[i] = r.ID
 		}
-		v.Reads = roomReadStates(tx, v.User.ID, ids)
+		v.Reads = s.roomReadStates(tx, v.User.ID, ids)
 		if v.Directs, err = s.directConversations(tx, v.User.ID); err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func (s *Store) JoinView(roomID string, userID uint64, history int) (JoinView, e
 		if v.Admins, err = adminsAmong(tx, ids); err != nil {
 			return err
 		}
-		v.Read = roomReadStates(tx, userID, []string{roomID})[roomID]
+		v.Read = s.roomReadStates(tx, userID, []string{roomID})[roomID]
 		return nil
 	})
 	return v, err
