@@ -355,6 +355,11 @@ func (s *server) handleHistory(ctx context.Context, c *client, f Frame) error {
 	if err != nil {
 		return err
 	}
+	if !out.HasMore {
+		if out.Trimmed, err = s.store.HistoryTrimmed(conv); err != nil {
+			return err
+		}
+	}
 	out.Messages = toMessageFrames(msgs)
 	c.send(marshalFrame("history", out))
 	return nil

@@ -83,6 +83,11 @@ func (s *server) sendJoined(c *client, room Room, created bool) error {
 	}
 	j := joinedData{RoomID: room.ID, Created: created, Topic: room.Topic, Private: room.Private,
 		Role: roomRole(room, a.ID), History: toMessageFrames(msgs), HasMore: more, Users: users}
+	if !more {
+		if j.Trimmed, err = s.store.HistoryTrimmed(RoomConv(room.ID)); err != nil {
+			return err
+		}
+	}
 	if lr := reads[room.ID].LastRead; lr > 0 {
 		j.LastRead = formatMessageID(lr)
 	}

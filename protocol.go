@@ -268,7 +268,10 @@ type joinedData struct {
 	LastRead string         `json:"lastRead,omitempty"`
 	History  []messageFrame `json:"history"`
 	HasMore  bool           `json:"hasMore"`
-	Users    []memberInfo   `json:"users"`
+	// Trimmed: hasMore is false, yet older messages existed that the
+	// server no longer keeps (history.per_room, history.max_age).
+	Trimmed bool         `json:"trimmed,omitempty"`
+	Users   []memberInfo `json:"users"`
 }
 
 type roomUserData struct {
@@ -290,6 +293,9 @@ type historyOutData struct {
 	WithUserID string         `json:"withUserId,omitempty"`
 	Messages   []messageFrame `json:"messages"`
 	HasMore    bool           `json:"hasMore"`
+	// Trimmed: hasMore is false, yet older messages existed that the
+	// server no longer keeps.
+	Trimmed bool `json:"trimmed,omitempty"`
 	// With around or after: whether newer messages follow the page.
 	HasNewer bool `json:"hasNewer,omitempty"`
 }

@@ -521,6 +521,28 @@ func (s *Store) history(key []byte, roomID string, before uint64, limit int) ([]
 	return out, more, err
 }
 
+// HistoryTrimmed reports whether conv once had messages older than the
+// oldest it keeps: its oldest kept message has an id above 1, or it keeps
+// none although ids were handed out (history.per_room or history.max_age
+// removed them). A page that reaches the start of what is kept uses it to
+// tell the client whether that is the start of the conversation.
+func (s *Store) HistoryTrimmed(conv Conv) (bool, error) {
+	var trimmed bool
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMessages).Bucket(conv.key())
+		if b == nil {
+			return nil
+		}
+		if k, _ := b.Cursor().First(); k != nil {
+			trimmed = binary.BigEndian.Uint64(k) > 1
+		} else {
+			trimmed = b.Sequence() > 0
+		}
+		return nil
+	})
+	return trimmed, err
+}
+
 // decodeMessage decodes a stored message; conv, when given, is its
 // conversation's bucket, where a reply's parent is looked up for its quote.
 func decodeMessage(k, v []byte, roomID string, conv *bolt.Bucket) (Message, error) {
