@@ -647,21 +647,21 @@ export class App {
       for (const m of d.messages) {
         if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
       }
-      conv.prepareAround(d.messages, d.hasMore, !!d.hasNewer);
+      conv.prepareAround(d.messages, d.hasMore, !!d.hasNewer, !!d.trimmed);
       this.receive(conv, d.messages, false);
       this.afterAround(conv, req.target);
       return;
     }
     if (req.mode === 'older') conv.loadingOlder = false;
     else conv.syncing = false;
-    this.mergePage(conv, d.messages, d.hasMore, req.mode !== 'older');
+    this.mergePage(conv, d.messages, d.hasMore, req.mode !== 'older', !!d.trimmed);
   }
 
-  mergePage(conv, msgs, hasMore, newest) {
+  mergePage(conv, msgs, hasMore, newest, trimmed) {
     for (const m of msgs) {
       if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
     }
-    conv.preparePage(msgs, hasMore, newest);
+    conv.preparePage(msgs, hasMore, newest, trimmed);
     this.receive(conv, msgs, false);
   }
 
@@ -679,7 +679,7 @@ export class App {
     conv.role = d.role || 'member';
     this.syncMyMute(conv);
     if (d.lastRead && d.lastRead > conv.lastRead) this.setReadState(conv, d.lastRead, conv.unread, conv.mentions);
-    this.mergePage(conv, d.history, d.hasMore, true);
+    this.mergePage(conv, d.history, d.hasMore, true, !!d.trimmed);
     if (req.open) {
       this.shell.dialog.close();
       this.open(conv.key);

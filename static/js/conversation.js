@@ -29,6 +29,9 @@ export class Conversation {
     // own: { clientMsgId, content, timestamp, status: 'sending'|'failed', error, replyTo, files }
     this.pending = [];
     this.hasMore = false; // older messages can be fetched
+    // With hasMore false: older messages existed, but the server no
+    // longer keeps them (PROTOCOL.md, "trimmed").
+    this.trimmed = false;
     this.hasNewer = false; // the messages shown stop short of the newest (a jump)
     this.loaded = false; // a page of history has arrived at least once
     this.loadingOlder = false;
@@ -100,6 +103,7 @@ export class Conversation {
     this.messages = [];
     this.byId = new Map();
     this.hasNewer = false;
+    this.trimmed = false;
     this.resumeFrom = '';
   }
 
@@ -109,9 +113,10 @@ export class Conversation {
   // back to what we had, and then the messages before it are dropped, so
   // the timeline never shows a silent gap ("load older" fills it). A jump
   // to an old message is left for the newest page.
-  preparePage(msgs, hasMore, newest) {
+  preparePage(msgs, hasMore, newest, trimmed = false) {
     if (!newest) {
       this.hasMore = hasMore;
+      this.trimmed = !hasMore && trimmed;
       return;
     }
     if (this.hasNewer) this.reset();
@@ -122,6 +127,7 @@ export class Conversation {
       this.hasMore = true;
     } else if (!this.loaded || !hasMore || !this.messages.length) {
       this.hasMore = hasMore;
+      this.trimmed = !hasMore && trimmed;
     }
     this.resumeFrom = '';
     this.loaded = true;
@@ -131,7 +137,7 @@ export class Conversation {
   // (history {around}). A page that overlaps what is shown extends it;
   // one that does not replaces it, and then the newest messages are
   // missing (hasNewer) until the reader jumps back to them.
-  prepareAround(msgs, hasMore, hasNewer) {
+  prepareAround(msgs, hasMore, hasNewer, trimmed = false) {
     if (!msgs.length) return;
     const first = msgs[0].id;
     const last = msgs.at(-1).id;
@@ -139,9 +145,13 @@ export class Conversation {
     if (!overlaps) {
       this.reset();
       this.hasMore = hasMore;
+      this.trimmed = !hasMore && trimmed;
       this.hasNewer = hasNewer;
     } else {
-      if (first < this.oldestId()) this.hasMore = hasMore;
+      if (first < this.oldestId()) {
+        this.hasMore = hasMore;
+        this.trimmed = !hasMore && trimmed;
+      }
       if (last > this.newestId()) this.hasNewer = hasNewer;
     }
     this.loaded = true;

@@ -203,7 +203,12 @@ export class Timeline {
     start.hidden = conv.hasMore || !conv.loaded;
     jump.hidden = !conv.hasNewer;
     if (conv.hasNewer) this.els.pill.hidden = true;
-    if (conv.isRoom) {
+    start.classList.toggle('is-trimmed', conv.trimmed);
+    if (conv.trimmed) {
+      startIcon.textContent = '…';
+      startTitle.textContent = 'Older messages are not kept on this server';
+      startText.textContent = `It keeps only the most recent messages of each ${conv.isRoom ? 'room' : 'conversation'}; this is the oldest one it still has.`;
+    } else if (conv.isRoom) {
       startIcon.textContent = '#';
       startTitle.textContent = `This is the very beginning of #${conv.name}`;
       startText.textContent = conv.topic || 'Say hello! Everyone in the room sees what you write here.';
