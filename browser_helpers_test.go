@@ -175,11 +175,11 @@ func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
 }
 
 // eval runs a JavaScript expression and decodes its value into T.
-func eval[T any](p *page, expr string) T {
+func eval[T any](p *page, expr string, opts ...chromedp.EvaluateOption) T {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, browserWait)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 	if err != nil {
 		p.t.Fatalf("%s: evaluate %s: %v", p.name, expr, err)
 	}

@@ -179,6 +179,7 @@ export const messageMethods = {
     if (!m || m.deleted || m.senderId !== this.me.userId) return;
     this.editing = { key: conv.key, id, where, draft: m.content };
     this.renderMessageViews(conv);
+    this.timeline.flush();
     const list = where === 'thread' ? byId('thread-messages') : byId('messages');
     const input = list.querySelector(`.msg[data-id="${id}"] .msg-edit-input`);
     if (!input) return;
@@ -194,6 +195,7 @@ export const messageMethods = {
     const conv = this.convs.get(e.key);
     if (!conv) return;
     this.renderMessageViews(conv);
+    this.timeline.flush();
     if (!refocus) return;
     const list = e.where === 'thread' ? byId('thread-messages') : byId('messages');
     const row = list.querySelector(`.msg[data-id="${e.id}"]`);
@@ -265,7 +267,7 @@ export const messageMethods = {
     if (!this.authed || !this.send('delete', { ...target(conv), messageId: id })) {
       this.shell.toast('You are not connected; the message was not deleted.', 'error');
     }
-    const row = byId('messages').querySelector(`.msg[data-id="${id}"]`);
+    const row = this.timeline.row(id);
     (row || byId('composer-input')).focus({ preventScroll: true });
   },
 

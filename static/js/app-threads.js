@@ -106,7 +106,7 @@ export const threadMethods = {
     this.threadPanel.clear();
     this.shell.closePanel(this.els.thread);
     if (!refocus) return;
-    const row = key === this.current && byId('messages').querySelector(`.msg[data-id="${id}"]`);
+    const row = key === this.current && this.timeline.row(id);
     (row || byId('composer-input')).focus({ preventScroll: true });
   },
 

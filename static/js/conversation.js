@@ -26,7 +26,8 @@ export class Conversation {
     this.key = kind === 'room' ? roomKey(id) : dmKey(id);
     this.messages = []; // confirmed, ascending id
     this.byId = new Map();
-    // own: { clientMsgId, content, timestamp, status: 'sending'|'failed', error, replyTo, files }
+    this.gen = 0; // counts resets: views holding ids of the old run start over
+    // own: { clientMsgId, content, timestamp, status: 'queued'|'sending'|'failed', error, replyTo, files }
     this.pending = [];
     this.hasMore = false; // older messages can be fetched
     // With hasMore false: older messages existed, but the server no
@@ -51,6 +52,9 @@ export class Conversation {
     this.membersLoaded = false; // members came with a joined frame on this connection
     this.joining = false; // a join is unanswered
     this.syncing = false; // a newest-page history request is queued or unanswered
+    // A newest page arrived on this connection: own messages may go out
+    // (the outbox waits for it, app.js flushOutbox).
+    this.synced = false;
     this.hasMessages = false; // the server listed a last message time
     this.memberCount = 0;
     this.typing = new Map(); // userId -> { username, timer }
@@ -102,6 +106,7 @@ export class Conversation {
   reset() {
     this.messages = [];
     this.byId = new Map();
+    this.gen++;
     this.hasNewer = false;
     this.trimmed = false;
     this.resumeFrom = '';
