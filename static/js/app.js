@@ -42,6 +42,9 @@ const TYPING_TTL_MS = 6000;
 // a member of many rooms is not told to slow down.
 const SYNC_BURST = 30;
 const SYNC_PER_SECOND = 8;
+// OLDER_PAGE messages are fetched at a time while scrolling back (the
+// server's most, PROTOCOL.md "history").
+const OLDER_PAGE = 100;
 
 export class App {
   constructor() {
@@ -124,6 +127,9 @@ export class App {
       onKeyDown: (e) => this.composerKey(e),
       canSendEmpty: () => this.attachments.items().length > 0,
       onFiles: (files) => this.attachFiles(files),
+      onDrafts: (drafts) => {
+        if (this.prefs) this.prefs.drafts = Object.fromEntries(drafts);
+      },
     });
     this.threadComposer = new Composer(el('thread-composer'), el('thread-input'), {
       onSend: (text) => this.sendThreadReply(text),
@@ -216,14 +222,15 @@ export class App {
       if (conv.loaded && !conv.resumeFrom) conv.resumeFrom = conv.newestId();
       for (const t of conv.typing.values()) clearTimeout(t.timer);
       conv.typing.clear();
-      // Not acknowledged before the socket closed: maybe never stored.
+      conv.synced = false;
+      // Not acknowledged before the socket closed: maybe stored, maybe
+      // not. It waits in the outbox; the newest page after reconnecting
+      // says which (by clientMsgId), and only what it lacks is sent.
       for (const p of conv.pending) {
-        if (p.status === 'sending') {
-          p.status = 'failed';
-          p.error = 'the connection was lost';
-        }
+        if (p.status === 'sending') p.status = 'queued';
       }
     }
+    this.saveOutbox();
     if (ev.code === CLOSE_NORMAL && !this.token) return; // signed out
     if (this.me) this.renderAll();
     this.timeline.update();
@@ -276,6 +283,7 @@ export class App {
     const sameUser = this.me?.userId === d.userId;
     if (!sameUser) this.resetUser();
     this.me = { userId: d.userId, username: d.username, isAdmin: !!d.isAdmin };
+    const firstAuth = !this.prefs;
     this.prefs ??= new storage.UserPrefs(d.userId);
     this.token = d.token;
     storage.saveToken(d.token);
@@ -318,6 +326,7 @@ export class App {
       if (c.online) this.online.set(c.userId, c.username);
     }
 
+    if (firstAuth) this.restoreOutbox();
     this.renderMe();
     this.shell.showApp();
     if (how === 'reset') this.resetDone();
@@ -340,7 +349,7 @@ export class App {
       if (conv.key === shown) {
         if (conv.isRoom) this.sendJoin(conv.id, false);
         else this.fetchNewest(conv);
-      } else if (conv.loaded || (conv.isRoom ? conv.hasMessages : conv.unread > 0)) {
+      } else if (conv.loaded || conv.pending.length || (conv.isRoom ? conv.hasMessages : conv.unread > 0)) {
         conv.syncing = true;
         this.background(() => this.fetchNewest(conv));
       }
@@ -381,6 +390,7 @@ export class App {
     this.online = new Map();
     this.names = new Map();
     this.current = null;
+    this.prefs?.forget();
     this.prefs = null;
     this.me = null;
     this.composer.reset();
@@ -500,6 +510,7 @@ export class App {
     if (!conv || !conv.hasMore || conv.loadingOlder || !this.authed) return;
     const data = conv.isRoom ? { roomId: conv.id } : { withUserId: conv.id };
     data.before = conv.oldestId() || MAX_ID;
+    data.limit = OLDER_PAGE;
     if (!this.send('history', data)) return;
     conv.loadingOlder = true;
     this.historyQueue.push({ key: conv.key, mode: 'older' });
@@ -533,23 +544,76 @@ export class App {
     if (conv.hasNewer) this.jumpToLatest(conv);
     conv.pending.push(p);
     this.transmit(conv, p);
+    this.saveOutbox();
     this.timeline.update({ ownSend: true });
     this.renderThread();
     return true;
   }
 
+  // transmit sends an own message, or keeps it in the outbox (queued)
+  // until the connection is back and the conversation's newest page has
+  // said which earlier ones the server already has (flushOutbox).
   transmit(conv, p) {
-    p.status = 'sending';
     p.error = '';
+    if (!this.authed || !conv.synced) {
+      p.status = 'queued';
+      if (this.authed && !conv.syncing && !conv.joining) {
+        if (conv.isRoom) this.sendJoin(conv.id, false);
+        else this.fetchNewest(conv);
+      }
+      return;
+    }
+    p.status = 'sending';
     const data = conv.isRoom ? { roomId: conv.id } : { targetUserId: conv.id };
     Object.assign(data, { content: p.content, clientMsgId: p.clientMsgId });
     if (p.replyTo) data.replyTo = p.replyTo.id;
     if (p.files?.length) data.files = p.files.map((f) => f.id);
-    const sent = this.authed && this.send(conv.isRoom ? 'chat' : 'private', data);
-    if (!sent) {
-      p.status = 'failed';
-      p.error = 'you are not connected';
+    if (!this.send(conv.isRoom ? 'chat' : 'private', data)) p.status = 'queued';
+  }
+
+  // flushOutbox sends, in order, the messages of conv that waited for
+  // the connection, once a newest page has removed those it had already
+  // stored (each exactly once: matched by clientMsgId).
+  flushOutbox(conv) {
+    conv.synced = true;
+    let sent = false;
+    for (const p of conv.pending) {
+      if (p.status !== 'queued') continue;
+      this.transmit(conv, p);
+      sent = true;
     }
+    if (sent) {
+      this.saveOutbox();
+      if (conv.key === this.current) this.timeline.update();
+    }
+  }
+
+  // saveOutbox keeps every unacknowledged own message in localStorage,
+  // so a reload sends (or offers again) what this one did not.
+  saveOutbox() {
+    if (!this.prefs) return;
+    const items = [];
+    for (const conv of this.convs.values()) {
+      for (const p of conv.pending) {
+        items.push({ kind: conv.kind, id: conv.id, name: conv.name, clientMsgId: p.clientMsgId, content: p.content,
+          timestamp: p.timestamp, status: p.status === 'failed' ? 'failed' : 'queued', error: p.error,
+          replyTo: p.replyTo, files: p.files });
+      }
+    }
+    this.prefs.saveOutbox(items);
+  }
+
+  // restoreOutbox takes back the messages and drafts an earlier page (a
+  // reload, or a tab that closed) did not send.
+  restoreOutbox() {
+    for (const it of this.prefs.takeOutbox()) {
+      const conv = it.kind === 'room' ? this.convs.get(roomKey(it.id)) : this.ensureDM(it.id, it.name);
+      if (!conv || conv.findPending(it.clientMsgId)) continue; // a room left since
+      conv.pending.push({ clientMsgId: it.clientMsgId, content: it.content || '', timestamp: it.timestamp,
+        status: it.status === 'failed' ? 'failed' : 'queued', error: it.error || '', replyTo: it.replyTo || null, files: it.files || [] });
+    }
+    this.saveOutbox();
+    this.composer.setDrafts(this.prefs.drafts);
   }
 
   retry(clientMsgId) {
@@ -560,6 +624,7 @@ export class App {
     conv.pending.splice(conv.pending.indexOf(p), 1);
     conv.pending.push(p);
     this.transmit(conv, p);
+    this.saveOutbox();
     this.timeline.update({ ownSend: true });
     this.renderThread();
     this.composer.focus();
@@ -568,6 +633,7 @@ export class App {
   discard(clientMsgId) {
     const conv = this.currentConv();
     if (conv?.takePending(clientMsgId)) {
+      this.saveOutbox();
       this.timeline.update();
       this.renderThread();
     }
@@ -589,10 +655,15 @@ export class App {
   // that depends on them. live: they just happened (notify, count).
   receive(conv, msgs, live) {
     let ownSend = false;
+    let took = false;
     for (const m of msgs) {
       this.learnName(m.senderId, m.senderName);
-      if (m.senderId === this.me.userId && conv.takePending(m.clientMsgId)) ownSend = live;
+      if (m.senderId === this.me.userId && conv.takePending(m.clientMsgId)) {
+        ownSend = live;
+        took = true;
+      }
     }
+    if (took) this.saveOutbox();
     // Reading from newest before the page changes (the reader may be
     // about to be moved to the bottom).
     const seen = live && this.seesNewest(conv);
@@ -658,11 +729,14 @@ export class App {
   }
 
   mergePage(conv, msgs, hasMore, newest, trimmed) {
+    let took = false;
     for (const m of msgs) {
-      if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
+      if (m.senderId === this.me.userId && conv.takePending(m.clientMsgId)) took = true;
     }
+    if (took) this.saveOutbox();
     conv.preparePage(msgs, hasMore, newest, trimmed);
     this.receive(conv, msgs, false);
+    if (newest) this.flushOutbox(conv);
   }
 
   onJoined(d) {
@@ -699,6 +773,7 @@ export class App {
         if (!p) continue;
         p.status = 'failed';
         p.error = d.message || d.code;
+        this.saveOutbox();
         if (d.code === 'muted') this.learnMute(conv, d.message);
         if (conv.key === this.current) {
           this.timeline.update();

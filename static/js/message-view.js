@@ -33,7 +33,7 @@ export function messageRow(m, opts, ctx) {
   if (continued) classes.push('msg-continued');
   if (m.senderId === ctx.me.userId) classes.push('msg-own');
   if (mention) classes.push('msg-mention');
-  if (pending) classes.push(m.status === 'failed' ? 'msg-failed' : 'msg-pending');
+  if (pending) classes.push(m.status === 'failed' ? 'msg-failed' : m.status === 'queued' ? 'msg-pending msg-queued' : 'msg-pending');
   const time = h('time', { class: 'msg-time', datetime: m.timestamp, title: formatFull(date), text: formatTime(date) });
   const gutter = continued
     ? h('div', { class: 'msg-gutter' }, h('time', { class: 'msg-hover-time', datetime: m.timestamp, 'aria-hidden': 'true', text: formatTime(date) }))
@@ -77,6 +77,10 @@ export function messageRow(m, opts, ctx) {
   }
   if (pending && m.status === 'sending') {
     body.append(h('div', { class: 'msg-state', text: 'Sending…' }));
+  } else if (pending && m.status === 'queued') {
+    body.append(h('div', { class: 'msg-state' },
+      h('span', { text: 'Waiting for the connection; it goes out when you are back.' }), ' ',
+      h('button', { type: 'button', class: 'link-btn msg-discard', onclick: () => ctx.onDiscard(m.clientMsgId), text: 'Discard' })));
   } else if (pending) {
     body.append(h('div', { class: 'msg-state msg-error', role: 'alert' },
       h('span', { text: `Not sent: ${m.error || 'no answer from the server'}.` }), ' ',
