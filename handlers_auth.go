@@ -41,7 +41,7 @@ func (s *server) handleAuth(ctx context.Context, c *client, f Frame) error {
 		user, token, tokHash, expires = u, d.Token, hashToken(d.Token), exp
 	} else {
 		var err error
-		if user, created, err = s.signIn(ctx, c, d.Username, d.Password); err != nil {
+		if user, created, err = s.signIn(ctx, c, d.Username, d.Password, d.Create); err != nil {
 			return err
 		}
 		token, tokHash = newToken()
@@ -220,7 +220,10 @@ func (s *server) signOutAll(userID uint64, reason string) {
 // free and registration is open. A wrong password and an unknown user
 // get the same answer and cost the same time. Failures are throttled per
 // address and per username.
-func (s *server) signIn(ctx context.Context, c *client, username, password string) (User, bool, error) {
+// signIn checks a username and password, or registers the name. create
+// nil registers an unknown name when registration is open; true only
+// registers (username_taken for a name in use); false never registers.
+func (s *server) signIn(ctx context.Context, c *client, username, password string, create *bool) (User, bool, error) {
 	if username == "" {
 		return User{}, false, errorf(codeBadRequest, "Username required")
 	}
@@ -249,7 +252,11 @@ func (s *server) signIn(ctx context.Context, c *client, username, password strin
 	}
 	u, err := s.store.UserByName(username)
 	switch {
-	case errors.Is(err, ErrNotFound) && s.cfg.Auth.Registration == "open":
+	case create != nil && *create && err == nil:
+		return User{}, false, errorf(codeUsernameTaken, "The username %s is taken; choose another, or sign in", u.Name)
+	case create != nil && *create && errors.Is(err, ErrNotFound) && s.cfg.Auth.Registration != "open":
+		return User{}, false, errorf(codeRegistrationClosed, "This server does not accept new sign-ups")
+	case errors.Is(err, ErrNotFound) && s.cfg.Auth.Registration == "open" && (create == nil || *create):
 		if len([]rune(password)) < minPasswordLen {
 			return User{}, false, errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
 		}
@@ -262,7 +269,9 @@ func (s *server) signIn(ctx context.Context, c *client, username, password strin
 			return User{}, false, err
 		}
 		u, err = s.store.CreateUser(username, hash, s.now())
-		if errors.Is(err, ErrUsernameTaken) {
+		if errors.Is(err, ErrUsernameTaken) && create != nil {
+			return User{}, false, errorf(codeUsernameTaken, "The username %s is taken; choose another, or sign in", username)
+		} else if errors.Is(err, ErrUsernameTaken) {
 			return User{}, false, failed // lost a race for the name
 		} else if err != nil {
 			return User{}, false, err

@@ -28,6 +28,7 @@ const (
 	codeInvalidUsername      = "invalid_username"
 	codeInvalidPassword      = "invalid_password"
 	codeRegistrationClosed   = "registration_closed"
+	codeUsernameTaken        = "username_taken"
 	codeInvalidRoom          = "invalid_room"
 	codeNotMember            = "not_member"
 	codeInvalidContent       = "invalid_content"
@@ -76,6 +77,10 @@ type authData struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Token    string `json:"token"`
+	// Create, when given, says what a username and password may do: true
+	// only creates an account, false only signs in to one. Absent, an
+	// unknown name registers (the tutorial's behaviour).
+	Create *bool `json:"create"`
 }
 
 type changePasswordData struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -163,6 +164,46 @@ func TestAuth(t *testing.T) {
 		if !strings.HasPrefix(unknown.Message, wrong.Message) {
 			t.Fatalf("unknown user says %q, wrong password says %q", unknown.Message, wrong.Message)
 		}
+	})
+
+	t.Run("create false never registers, create true only registers", func(t *testing.T) {
+		dial(t, ts.WSURL()).auth("alice", "alices-password")
+		c := dial(t, ts.WSURL())
+		c.send("auth", map[string]any{"username": "alice", "password": "not-alices-password", "create": false})
+		wrong := c.expectError(codeAuthFailed)
+		// A typo of a name is not a new account: the same answer as a
+		// wrong password, and no user "alcie" exists afterwards.
+		c.send("auth", map[string]any{"username": "alcie", "password": "alices-password", "create": false})
+		if typo := c.expectError(codeAuthFailed); typo.Message != wrong.Message {
+			t.Errorf("an unknown name says %q, a wrong password %q", typo.Message, wrong.Message)
+		}
+		if _, err := ts.srv.store.UserByName("alcie"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("signing in as an unknown name created it (err %v)", err)
+		}
+		c.send("auth", map[string]any{"username": "alice", "password": "alices-password", "create": false})
+		var a authenticatedData
+		decodeInto(t, c.expect("authenticated"), &a)
+		if a.Created || a.Username != "alice" {
+			t.Errorf("sign-in with create false = %+v", a)
+		}
+
+		n := dial(t, ts.WSURL())
+		n.send("auth", map[string]any{"username": "ALICE", "password": "whatever-password", "create": true})
+		if e := n.expectError(codeUsernameTaken); !strings.Contains(e.Message, "alice") {
+			t.Errorf("username_taken says %q", e.Message)
+		}
+		n.send("auth", map[string]any{"username": "alicia", "password": "alicias-password", "create": true})
+		var created authenticatedData
+		decodeInto(t, n.expect("authenticated"), &created)
+		if !created.Created || created.Username != "alicia" {
+			t.Errorf("create true = %+v", created)
+		}
+
+		closed := testConfig(t.TempDir())
+		closed.Auth.Registration = "closed"
+		cc := dial(t, startServer(t, &closed).WSURL())
+		cc.send("auth", map[string]any{"username": "nobody", "password": "whatever-password", "create": true})
+		cc.expectError(codeRegistrationClosed)
 	})
 
 	t.Run("invalid input", func(t *testing.T) {
