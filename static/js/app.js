@@ -78,11 +78,15 @@ export class App {
     this.signingOut = false; // this tab asked to sign out
     this.followTimer = 0; // signed out by a password change: waiting for another tab's token
     this.resumeOnClose = false; // a newer token is waiting for this socket to close
+    this.creating = false; // the sign-in form creates an account
 
     const el = (id) => byId(id);
     this.els = {
       signinForm: el('signin-form'), username: el('signin-username'), password: el('signin-password'),
       signinError: el('signin-error'), signinSubmit: el('signin-submit'), signinConn: el('signin-conn'),
+      signinConfirm: el('signin-confirm'), signinConfirmField: el('signin-confirm-field'), signinSwitch: el('signin-switch'),
+      signinSwitchText: el('signin-switch-text'), signinTitle: el('signin-title'), signinLede: el('signin-lede'),
+      signinPasswordHint: el('signin-password-hint'),
       roomList: el('room-list'), roomsEmpty: el('rooms-empty'), dmList: el('dm-list'), dmsEmpty: el('dms-empty'),
       meAvatar: el('me-avatar'), meName: el('me-name'), notifyToggle: el('notify-toggle'),
       title: el('conv-title'), subtitle: el('conv-subtitle'), membersCount: el('members-count'),
@@ -156,6 +160,7 @@ export class App {
       e.preventDefault();
       this.signIn();
     });
+    els.signinSwitch.addEventListener('click', () => this.setSignInMode(!this.creating, true));
     byId('signout').addEventListener('click', () => this.signOut());
     byId('browse-rooms').addEventListener('click', () => this.openRoomsDialog());
     byId('welcome-browse').addEventListener('click', () => this.openRoomsDialog());
@@ -291,6 +296,7 @@ export class App {
     this.authing = null;
     this.signInRequest = null;
     this.els.password.value = '';
+    this.els.signinConfirm.value = '';
     this.conn.healthy();
     const reconnect = this.everAuthed;
     this.everAuthed = true;
