@@ -165,7 +165,7 @@ export const messageMethods = {
       const m = conv && [...conv.messages].reverse().find((x) => x.senderId === this.me.userId && !x.deleted);
       if (m && !this.isMuted(conv)) {
         e.preventDefault();
-        this.startEdit(conv, m.id, 'timeline');
+        this.startEdit(conv, m.id, 'timeline', true);
         return true;
       }
     }
@@ -174,10 +174,12 @@ export const messageMethods = {
 
   // --- edit ---
 
-  startEdit(conv, id, where) {
+  // startEdit opens the inline editor; fromComposer: Up in the composer
+  // did, and Enter or Escape go back there.
+  startEdit(conv, id, where, fromComposer = false) {
     const m = this.findMessage(conv, id);
     if (!m || m.deleted || m.senderId !== this.me.userId) return;
-    this.editing = { key: conv.key, id, where, draft: m.content };
+    this.editing = { key: conv.key, id, where, draft: m.content, fromComposer };
     this.renderMessageViews(conv);
     this.timeline.flush();
     const list = where === 'thread' ? byId('thread-messages') : byId('messages');
@@ -197,6 +199,7 @@ export const messageMethods = {
     this.renderMessageViews(conv);
     this.timeline.flush();
     if (!refocus) return;
+    if (e.fromComposer) return this.composer.focus();
     const list = e.where === 'thread' ? byId('thread-messages') : byId('messages');
     const row = list.querySelector(`.msg[data-id="${e.id}"]`);
     if (row) row.focus({ preventScroll: true });

@@ -165,6 +165,11 @@ export class App {
     byId('browse-rooms').addEventListener('click', () => this.openRoomsDialog());
     byId('welcome-browse').addEventListener('click', () => this.openRoomsDialog());
     byId('reconnect-now').addEventListener('click', () => this.conn.reconnectNow());
+    byId('skip-link').addEventListener('click', (e) => {
+      e.preventDefault();
+      if (this.currentConv() && !this.els.composerInput.disabled) this.composer.focus();
+      else (this.currentConv() ? this.els.timeline : byId('welcome-browse')).focus();
+    });
     els.leave.addEventListener('click', () => this.leaveCurrent());
     els.joinForm.addEventListener('submit', (e) => {
       e.preventDefault();

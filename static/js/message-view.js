@@ -7,6 +7,7 @@
 import { h, svgIcon } from './dom.js';
 import { avatar, formatFull, formatTime, plural, richText, snippet } from './format.js';
 import { reactionsBar } from './reactions.js';
+import { setTabbable } from './message-tools.js';
 import { filesView, pendingFilesView } from './uploads.js';
 
 const THREAD_ICON = 'M21 15a2 2 0 01-2 2H7l-4 4V5a2 2 0 012-2h14a2 2 0 012 2z';
@@ -92,7 +93,11 @@ export function messageRow(m, opts, ctx) {
     attrs['data-id'] = m.id;
     attrs.tabindex = '-1';
   }
-  return h('li', attrs, gutter, body);
+  const li = h('li', attrs, gutter, body);
+  // Out of the tab order until the message is the active one
+  // (message-tools.js); an own message waiting to go keeps its buttons.
+  if (!pending) setTabbable(li, false);
+  return li;
 }
 
 // quoteView is the quoted parent of a reply; it takes the reader there.
