@@ -85,3 +85,52 @@ func TestBrowser_KeyboardFocus(t *testing.T) {
 func evalVoid(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](expr)
 }
+
+// TestBrowser_LiveRegion (issue 14, item 8): screen readers are told of
+// new messages and of nothing else in the timeline: loading older
+// messages, the top of the timeline, a topic change or a re-render put
+// no text into a live region of messages.
+func TestBrowser_LiveRegion(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.MessagesPerSecond = 0
+	ts := startServer(t, &cfg)
+	bob, _ := signedIn(t, ts, "bob") // the room's owner
+	bob.join("general")
+	fillRoom(t, bob, "general", "older", 80)
+
+	b := newBrowser(t)
+	alice := b.newPage("alice", ts.URL())
+	alice.signUp("alice")
+	alice.joinRoom("general")
+	alice.waitMessage("older 80")
+	// Record every text that enters a log or a polite or assertive region
+	// that holds messages (the toasts, the typing line and the
+	// connection banner are regions of their own).
+	alice.do(evalVoid(`(() => {
+		window.__live = [];
+		const live = (n) => n.closest && n.closest('[role="log"], [aria-live="polite"], [aria-live="assertive"]');
+		new MutationObserver((records) => {
+			for (const r of records) {
+				const region = live(r.target.nodeType === 1 ? r.target : r.target.parentElement);
+				if (!region || ['toasts', 'typing', 'conn-banner'].includes(region.id)) continue;
+				if (r.type === 'characterData') window.__live.push(r.target.textContent);
+				for (const n of r.addedNodes) if (n.textContent.trim()) window.__live.push(n.textContent.trim());
+			}
+		}).observe(document.body, { subtree: true, childList: true, characterData: true });
+	})()`))
+
+	chatAck(t, bob, "general", "fresh one", "f1")
+	alice.waitMessage("fresh one")
+	alice.waitJS("older messages were loaded", `(() => { document.getElementById('timeline').scrollTop = 0; return !document.getElementById('timeline-start').hidden; })()`)
+	alice.waitMessage("older 1")
+	bob.send("setTopic", map[string]string{"roomId": "general", "topic": "a new topic"})
+	alice.waitText("#conv-topic", "a new topic")
+	chatAck(t, bob, "general", "fresh two", "f2")
+	alice.waitMessage("fresh two")
+	alice.waitJS("the second message was announced", `window.__live.some((s) => s.includes('fresh two'))`)
+
+	got := eval[[]string](alice, `window.__live`)
+	if len(got) != 2 || got[0] != "bob: fresh one" || got[1] != "bob: fresh two" {
+		t.Errorf("the live region of messages heard %q, want only the two new messages", got)
+	}
+}

@@ -23,7 +23,7 @@ import { CLOSE_NORMAL, Connection, socketURL } from './connection.js';
 import { Conversation, MAX_ID, dmKey, roomKey } from './conversation.js';
 import { Composer } from './composer.js';
 import { byId } from './dom.js';
-import { mentions } from './format.js';
+import { mentions, snippet } from './format.js';
 import { Menu } from './menu.js';
 import { notificationsSupported, notify, toggleNotifications } from './notify.js';
 import { EmojiPicker } from './reactions.js';
@@ -45,6 +45,12 @@ const SYNC_PER_SECOND = 8;
 // OLDER_PAGE messages are fetched at a time while scrolling back (the
 // server's most, PROTOCOL.md "history").
 const OLDER_PAGE = 100;
+
+// announcement is how a new message is read out: who, and what.
+function announcement(m) {
+  const files = m.files?.length ? ` (${m.files.length === 1 ? `file ${m.files[0].name}` : `${m.files.length} files`})` : '';
+  return `${m.senderName}: ${snippet(m.content || '', 300)}${files}`;
+}
 
 export class App {
   constructor() {
@@ -108,7 +114,7 @@ export class App {
     this.timeline = new Timeline({
       scroller: el('timeline'), list: el('messages'), loadOlder: el('load-older'), pill: el('new-pill'),
       jump: el('jump-latest'), start: el('timeline-start'), startTitle: el('timeline-start-title'),
-      startText: el('timeline-start-text'), startIcon: el('timeline-start-icon'),
+      startText: el('timeline-start-text'), startIcon: el('timeline-start-icon'), announcer: el('announcer'),
     }, {
       onLoadOlder: () => this.loadOlder(),
       onReachBottom: () => this.markRead(),
@@ -698,7 +704,12 @@ export class App {
       this.markRead();
       this.renderThread();
     }
-    if (live) for (const m of added) this.maybeNotify(conv, m);
+    if (live) {
+      for (const m of added) {
+        this.maybeNotify(conv, m);
+        if (conv.key === this.current && m.senderId !== this.me.userId) this.timeline.announce(announcement(m));
+      }
+    }
     this.renderSidebar();
     this.renderTitle();
     if (conv.key === this.current) this.renderTyping();

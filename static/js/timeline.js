@@ -30,6 +30,8 @@ const EDGE_SCREENS = 1.5;
 const WINDOW_MAX = 150;
 const WINDOW_START = 60;
 const CHUNK = 50;
+// The live region keeps the last ANNOUNCED messages it read out.
+const ANNOUNCED = 10;
 // A message the reader jumps to is highlighted for FLASH_MS.
 const FLASH_MS = 2200;
 
@@ -48,7 +50,7 @@ function indexOfId(messages, id) {
 
 export class Timeline {
   constructor(els, callbacks) {
-    this.els = els; // scroller, list, loadOlder, start, startTitle, startText, startIcon, pill, jump
+    this.els = els; // scroller, list, loadOlder, start, startTitle, startText, startIcon, pill, jump, announcer
     // onLoadOlder(), onReachBottom(), onJumpLatest(), onEscape(),
     // context(conv) (message-view.js ctx), actions(id) (message-tools.js)
     this.cb = callbacks;
@@ -98,6 +100,15 @@ export class Timeline {
     this.cancelFrame();
     this.render();
     this.scrollToBottom();
+  }
+
+  // announce reads a new message out: it goes into the live region
+  // (#announcer), which keeps the last ANNOUNCED; removing the older ones
+  // is not announced.
+  announce(text) {
+    const log = this.els.announcer;
+    log.append(h('p', { text }));
+    while (log.childElementCount > ANNOUNCED) log.firstElementChild.remove();
   }
 
   clear() {
