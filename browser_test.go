@@ -39,6 +39,7 @@ func TestBrowser_Chat(t *testing.T) {
 		bob.typeText("#composer-input", "second line")
 		bob.pressEnter()
 		alice.waitMessage("first line\nsecond line")
+		bob.waitMessage("first line\nsecond line")
 
 		want := []shownMessage{
 			{"alice", "Hello from alice"},
