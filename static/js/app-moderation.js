@@ -340,7 +340,8 @@ export const moderationMethods = {
         conv.private = !!d.private;
         break;
     }
-    conv.addEvent(eventText(type, d, this.me), type === 'kicked' || type === 'banned');
+    conv.addEvent(eventText(type, d, this.me), type === 'kicked' || type === 'banned',
+      { type: type === 'roomUpdated' ? 'topic' : type, userId: type === 'roomUpdated' ? '' : d.userId });
     this.renderRoomChange(conv);
   },
 
@@ -352,7 +353,7 @@ export const moderationMethods = {
       conv.members.delete(d.userId);
       conv.memberCount = Math.max(0, conv.memberCount - 1);
       this.clearTyping(conv, d.userId);
-      conv.addEvent(eventText('banned', d, this.me), true);
+      conv.addEvent(eventText('banned', d, this.me), true, { type: 'banned', userId: d.userId });
       this.renderRoomChange(conv);
     }
   },
@@ -390,8 +391,10 @@ export const moderationMethods = {
     conv.role = 'member';
     conv.hasMessages = !!r.lastMessageAt;
     this.learnName(d.by.userId, d.by.username);
-    conv.addEvent(`${d.by.username} added you to the room`);
+    conv.addEvent(`${d.by.username} added you to the room`, false, { type: 'joined', userId: this.me.userId });
     this.shell.toast(`${d.by.username} added you to ${r.private ? 'the private room ' : ''}#${r.roomId}.`);
+    // Nothing open (the welcome screen): show the room at once.
+    if (!this.current) return this.open(conv.key, { focus: false });
     if (conv.hasMessages && this.authed) this.background(() => this.fetchNewest(conv));
     this.renderAll();
   },
@@ -399,7 +402,7 @@ export const moderationMethods = {
   // onInvitedMember: userJoined with invitedBy; called by onUserJoined.
   onInvitedMember(conv, d) {
     this.learnName(d.invitedBy.userId, d.invitedBy.username);
-    conv.addEvent(eventText('invited', { ...d, by: d.invitedBy }, this.me));
+    conv.addEvent(eventText('invited', { ...d, by: d.invitedBy }, this.me), false, { type: 'joined', userId: d.userId });
     if (d.invitedBy.userId === this.me.userId) this.roomAnswered('invite', d.roomId, d.username);
     if (conv.key === this.current) this.timeline.update();
   },

@@ -2,6 +2,7 @@
 // coming and going, presence. Methods of App (app.js).
 
 import { roomKey } from './conversation.js';
+import { eventText } from './moderation.js';
 import { renderAllRooms } from './sidebar.js';
 
 // Room names follow the server's rule (PROTOCOL.md, "Names").
@@ -31,7 +32,11 @@ export const roomMethods = {
     if (!conv.members.has(d.userId)) conv.memberCount++;
     conv.members.set(d.userId, { userId: d.userId, username: d.username, online: this.online.has(d.userId), role: 'member', muted: false });
     if (d.invitedBy) this.onInvitedMember(conv, d);
-    if (conv.key === this.current) this.renderAll();
+    else conv.addEvent(eventText('joined', d, this.me), false, { type: 'joined', userId: d.userId });
+    if (conv.key === this.current) {
+      this.timeline.update();
+      this.renderAll();
+    }
   },
 
   onUserLeft(d) {
@@ -39,7 +44,11 @@ export const roomMethods = {
     if (!conv) return;
     if (conv.members.delete(d.userId) || !conv.membersLoaded) conv.memberCount = Math.max(0, conv.memberCount - 1);
     this.clearTyping(conv, d.userId);
-    if (conv.key === this.current) this.renderAll();
+    conv.addEvent(eventText('left', d, this.me), false, { type: 'left', userId: d.userId });
+    if (conv.key === this.current) {
+      this.timeline.update();
+      this.renderAll();
+    }
   },
 
   onUserOnline(d) {

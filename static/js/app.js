@@ -25,6 +25,7 @@ import { Composer } from './composer.js';
 import { byId } from './dom.js';
 import { mentions, snippet } from './format.js';
 import { Menu } from './menu.js';
+import { serverEventText } from './moderation.js';
 import { notificationsSupported, notify, toggleNotifications } from './notify.js';
 import { EmojiPicker } from './reactions.js';
 import { Shell } from './shell.js';
@@ -96,7 +97,7 @@ export class App {
       roomList: el('room-list'), roomsEmpty: el('rooms-empty'), dmList: el('dm-list'), dmsEmpty: el('dms-empty'),
       meAvatar: el('me-avatar'), meName: el('me-name'), notifyToggle: el('notify-toggle'),
       title: el('conv-title'), subtitle: el('conv-subtitle'), membersCount: el('members-count'),
-      leave: el('leave-room'), timeline: el('timeline'), welcome: el('welcome'), welcomeTitle: el('welcome-title'),
+      leave: el('leave-room'), timeline: el('timeline'), welcome: el('welcome'), welcomeTitle: el('welcome-title'), welcomeText: el('welcome-text'),
       composerWrap: el('composer-wrap'), typing: el('typing'), menuDot: el('menu-dot'),
       membersOnline: el('members-online'), membersOffline: el('members-offline'),
       onlineHeading: el('online-heading'), offlineHeading: el('offline-heading'),
@@ -741,12 +742,14 @@ export class App {
         if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
       }
       conv.prepareAround(d.messages, d.hasMore, !!d.hasNewer, !!d.trimmed);
+      this.takeEvents(conv, d.events, d.messages);
       this.receive(conv, d.messages, false);
       this.afterAround(conv, req.target);
       return;
     }
     if (req.mode === 'older') conv.loadingOlder = false;
     else conv.syncing = false;
+    this.takeEvents(conv, d.events, d.messages);
     this.mergePage(conv, d.messages, d.hasMore, req.mode !== 'older', !!d.trimmed);
   }
 
@@ -759,6 +762,17 @@ export class App {
     conv.preparePage(msgs, hasMore, newest, trimmed);
     this.receive(conv, msgs, false);
     if (newest) this.flushOutbox(conv);
+  }
+
+  // takeEvents adds the room events a page lists (absent from servers
+  // that do not send them: then there are none).
+  takeEvents(conv, events, msgs) {
+    if (!conv.isRoom || !Array.isArray(events)) return;
+    for (const ev of events) {
+      this.learnName(ev.userId, ev.username);
+      this.learnName(ev.by?.userId, ev.by?.username);
+    }
+    conv.addServerEvents(events, msgs[0]?.id || '', (ev) => serverEventText(ev, this.me));
   }
 
   onJoined(d) {
@@ -775,6 +789,7 @@ export class App {
     conv.role = d.role || 'member';
     this.syncMyMute(conv);
     if (d.lastRead && d.lastRead > conv.lastRead) this.setReadState(conv, d.lastRead, conv.unread, conv.mentions);
+    this.takeEvents(conv, d.events, d.history);
     this.mergePage(conv, d.history, d.hasMore, true, !!d.trimmed);
     if (req.open) {
       this.shell.dialog.close();

@@ -14,8 +14,9 @@ export const dmKey = (userId) => `dm:${userId}`;
 // CHANGING are the fields of a message that change after it is sent.
 const CHANGING = ['content', 'editedAt', 'deleted', 'reactions', 'replyCount', 'files', 'replyTo', 'mentions'];
 
-// MAX_EVENTS bounds the system lines (kicks, topic changes…) a
-// conversation keeps; they live only as long as the page.
+// MAX_EVENTS bounds the system lines (joins, kicks, topic changes…) a
+// conversation keeps. Those from the server's pages (events) come back
+// after a reload; those seen only live last as long as the page.
 const MAX_EVENTS = 200;
 
 export class Conversation {
@@ -189,10 +190,41 @@ export class Conversation {
     return { unread, mentions, known };
   }
 
-  // addEvent records a system line after the newest message shown.
-  addEvent(text, warn = false) {
-    this.events.push({ key: `e:${this.events.length ? Number(this.events.at(-1).key.slice(2)) + 1 : 0}`,
-      afterId: this.newestId(), text, timestamp: new Date().toISOString(), warn });
+  // addEvent records a system line after the newest message shown, as
+  // it happens. kind: { type, userId } of the event, to recognise it when
+  // the server lists it in a page (addServerEvents).
+  addEvent(text, warn = false, kind = {}) {
+    this.eventSeq = (this.eventSeq || 0) + 1;
+    this.events.push({ key: `e:${this.eventSeq}`, afterId: this.newestId(), text, timestamp: new Date().toISOString(), warn,
+      type: kind.type || '', userId: kind.userId || '', live: true });
     if (this.events.length > MAX_EVENTS) this.events.shift();
+  }
+
+  // addServerEvents takes the events of a joined or history page
+  // (PROTOCOL.md, "events"), oldest first: each goes after the message
+  // it follows (after), or just before the page's first message (after
+  // ""). A line shown live for the same event is replaced; one seen in an
+  // earlier page is kept once. describe(ev) is the line's text and
+  // whether it is a warning: { text, warn }.
+  addServerEvents(events, firstId, describe) {
+    if (!Array.isArray(events) || !events.length) return;
+    const before = firstId ? String(BigInt(firstId) - 1n).padStart(firstId.length, '0') : '';
+    const have = new Set(this.events.map((e) => e.key));
+    for (const ev of events) {
+      if (!ev || typeof ev.type !== 'string') continue;
+      const afterId = ev.after || before;
+      const key = `s:${ev.type}:${ev.at}:${ev.userId || ''}`;
+      if (have.has(key)) continue;
+      const line = describe(ev);
+      if (!line?.text) continue;
+      const i = this.events.findIndex((e) => e.live && e.type === ev.type && e.userId === (ev.userId || '') && e.afterId === afterId);
+      if (i >= 0) this.events.splice(i, 1);
+      have.add(key);
+      this.events.push({ key, afterId, text: line.text, timestamp: ev.at || new Date().toISOString(), warn: !!line.warn,
+        type: ev.type, userId: ev.userId || '', live: false });
+    }
+    // In place of the messages they follow; events of one place in time order.
+    this.events.sort((a, b) => (a.afterId < b.afterId ? -1 : a.afterId > b.afterId ? 1 : a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+    while (this.events.length > MAX_EVENTS) this.events.shift();
   }
 }
