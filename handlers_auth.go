@@ -110,10 +110,14 @@ func (s *server) completeSignIn(c *client, user User, token string, tokHash []by
 	// leaves the connection as it was, free to try auth again.
 	c.tokenHash = tokHash
 	c.user.Store(&a)
-	hello := marshalFrame("authenticated", authenticatedData{
+	hi := authenticatedData{
 		ClientID: c.id, UserID: a.idString(), Username: a.Name, Token: token, ExpiresAt: formatTime(expires),
 		Created: created, IsAdmin: user.Admin, OnlineUsers: online, Rooms: infos, Unread: unreadInfos, Directs: directInfos,
-	})
+	}
+	if s.cfg.Uploads.Enabled {
+		hi.MaxUploadBytes = s.cfg.Uploads.MaxBytes
+	}
+	hello := marshalFrame("authenticated", hi)
 	if first := s.hub.Attach(c, roomIDs, hello); first {
 		s.hub.BroadcastPresence(a, roomIDs, peers, marshalFrame("userOnline", a.ref()))
 	}

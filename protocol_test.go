@@ -136,6 +136,9 @@ func TestAuth(t *testing.T) {
 		if !first.Created || first.UserID == "" || len(first.Token) < 22 {
 			t.Fatalf("first auth = %+v", first)
 		}
+		if first.MaxUploadBytes != 10<<20 {
+			t.Errorf("authenticated says maxUploadBytes %d, want uploads.max_bytes (10 MiB)", first.MaxUploadBytes)
+		}
 		expires, err := time.Parse(time.RFC3339, first.ExpiresAt)
 		if err != nil || time.Until(expires) < 29*24*time.Hour {
 			t.Fatalf("expiresAt %q: want about 30 days ahead (%v)", first.ExpiresAt, err)
