@@ -313,6 +313,7 @@ export class App {
     const reconnect = this.everAuthed;
     this.everAuthed = true;
 
+    this.attachments.maxBytes = d.maxUploadBytes || 0;
     this.online = new Map(d.onlineUsers.map((u) => [u.userId, u.username]));
     // The server's list of my rooms is the truth: I may have joined or
     // left elsewhere while this page was away.

@@ -143,8 +143,13 @@ export class Composer {
     this.input.focus({ preventScroll: true });
   }
 
+  // autosize fits the field to its text. The form keeps its height while
+  // the field is measured: were it to shrink for a moment, the timeline
+  // above would grow, and the browser would move a reader at its bottom.
   autosize() {
+    this.form.style.minHeight = `${this.form.offsetHeight}px`;
     this.input.style.height = 'auto';
     this.input.style.height = Math.min(this.input.scrollHeight, MAX_HEIGHT_PX) + 'px';
+    this.form.style.minHeight = '';
   }
 }

@@ -58,6 +58,7 @@ export class Timeline {
     this.me = null;
     this.lastKey = '';
     this.stick = true; // the reader was at the bottom at the last look
+    this.lastTop = 0; // scrollTop at the last scroll event
     // The window, by message id: from loId, up to the newest loaded
     // (atEnd) or to hiId. gen is the conversation's reset count it
     // belongs to.
@@ -147,7 +148,7 @@ export class Timeline {
     this.cancelFrame();
     if (!dirty || !this.conv) return;
     const conv = this.conv;
-    const pinned = this.isPinned() && this.atEnd;
+    const pinned = (this.stick || this.isPinned()) && this.atEnd;
     const follow = (pinned || dirty.ownSend) && !conv.hasNewer;
     if (dirty.ownSend && !this.atEnd) this.windowAtEnd();
     const before = this.lastKey;
@@ -305,9 +306,16 @@ export class Timeline {
     this.stick = true;
   }
 
+  // onScroll follows the reader. Only scrolling up lets go of the bottom:
+  // the view shrinking (the composer grows) also fires scroll events,
+  // and a reader who was at the bottom stays there.
   onScroll() {
     if (!this.conv) return;
-    this.stick = this.isPinned() && this.atEnd;
+    const top = this.els.scroller.scrollTop;
+    const up = top < this.lastTop - 1;
+    this.lastTop = top;
+    if (this.isPinned() && this.atEnd) this.stick = true;
+    else if (up || !this.atEnd) this.stick = false;
     if (this.stick) {
       this.els.pill.hidden = true;
       this.cb.onReachBottom();
