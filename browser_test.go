@@ -336,7 +336,7 @@ func TestBrowser_NoScriptInjection(t *testing.T) {
 		t.Errorf("injected script ran: window.__xss = %s", v)
 	}
 	forbidden := eval[[]string](alice, `[...document.querySelectorAll('#messages *')]
-		.filter((el) => !['LI', 'DIV', 'SPAN', 'TIME', 'A', 'BUTTON'].includes(el.tagName) ||
+		.filter((el) => !['LI', 'DIV', 'SPAN', 'TIME', 'A', 'BUTTON', 'STRONG', 'EM', 'CODE', 'PRE', 'BLOCKQUOTE'].includes(el.tagName) ||
 			[...el.attributes].some((a) => a.name.startsWith('on') || a.name === 'style'))
 		.map((el) => el.outerHTML)`)
 	if len(forbidden) > 0 {
