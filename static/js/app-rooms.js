@@ -2,7 +2,6 @@
 // coming and going, presence. Methods of App (app.js).
 
 import { roomKey } from './conversation.js';
-import { eventText } from './moderation.js';
 import { renderAllRooms } from './sidebar.js';
 
 // Room names follow the server's rule (PROTOCOL.md, "Names").
@@ -17,7 +16,7 @@ export const roomMethods = {
     if (!this.convs.has(key)) return;
     const conv = this.convs.get(key);
     this.leaveConversation(conv);
-    this.convs.delete(key);
+    this.dispatch('left', d);
     if (this.roomDialogKey === key && this.mod.room.open) this.mod.room.close();
     if (why) this.shell.toast(why, 'error');
     else this.shell.toast(`You left #${d.roomId}.`);
@@ -26,13 +25,9 @@ export const roomMethods = {
   },
 
   onUserJoined(d) {
-    const conv = this.convs.get(roomKey(d.roomId));
+    const conv = this.convs.get(this.dispatch('userJoined', d).key);
     if (!conv) return;
-    this.learnName(d.userId, d.username);
-    if (!conv.members.has(d.userId)) conv.memberCount++;
-    conv.members.set(d.userId, { userId: d.userId, username: d.username, online: this.online.has(d.userId), role: 'member', muted: false });
-    if (d.invitedBy) this.onInvitedMember(conv, d);
-    else conv.addEvent(eventText('joined', d, this.me), false, { type: 'joined', userId: d.userId });
+    if (d.invitedBy?.userId === this.me.userId) this.roomAnswered('invite', d.roomId, d.username);
     if (conv.key === this.current) {
       this.timeline.update();
       this.renderAll();
@@ -40,11 +35,9 @@ export const roomMethods = {
   },
 
   onUserLeft(d) {
-    const conv = this.convs.get(roomKey(d.roomId));
+    const conv = this.convs.get(this.dispatch('userLeft', d).key);
     if (!conv) return;
-    if (conv.members.delete(d.userId) || !conv.membersLoaded) conv.memberCount = Math.max(0, conv.memberCount - 1);
     this.clearTyping(conv, d.userId);
-    conv.addEvent(eventText('left', d, this.me), false, { type: 'left', userId: d.userId });
     if (conv.key === this.current) {
       this.timeline.update();
       this.renderAll();
@@ -52,21 +45,13 @@ export const roomMethods = {
   },
 
   onUserOnline(d) {
-    this.online.set(d.userId, d.username);
-    this.setPresence(d.userId, true);
+    this.dispatch('userOnline', d);
+    this.renderAll();
   },
 
   onUserOffline(d) {
-    this.online.delete(d.userId);
     for (const conv of this.convs.values()) this.clearTyping(conv, d.userId);
-    this.setPresence(d.userId, false);
-  },
-
-  setPresence(userId, online) {
-    for (const conv of this.convs.values()) {
-      const m = conv.members.get(userId);
-      if (m) m.online = online;
-    }
+    this.dispatch('userOffline', d);
     this.renderAll();
   },
 

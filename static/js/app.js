@@ -1,6 +1,8 @@
-// App is the client's controller: it keeps the state of the signed-in
-// user's conversations, turns server frames (PROTOCOL.md) into that state,
-// and user actions into frames. Its methods are split by concern:
+// App is the client's controller: server frames (PROTOCOL.md) go through
+// state.js (apply), which holds the signed-in user's conversations, and
+// then App renders what changed and does what only a page can (focus,
+// dialogs, timers, notifications, the socket, storage); user actions
+// become frames. Its methods are split by concern:
 // app-session.js (signing in and out), app-account.js (passwords and reset
 // links), app-rooms.js (rooms and presence), app-reads.js (read state and
 // unread counts), app-messages.js (edits, deletes, reactions, files),
@@ -20,16 +22,18 @@ import { threadMethods } from './app-threads.js';
 import { sessionMethods } from './app-session.js';
 import { MentionAutocomplete } from './autocomplete.js';
 import { CLOSE_NORMAL, Connection, socketURL } from './connection.js';
-import { Conversation, MAX_ID, dmKey, roomKey } from './conversation.js';
+import { MAX_ID, dmKey, roomKey } from './conversation.js';
 import { Composer } from './composer.js';
 import { byId } from './dom.js';
-import { mentions, snippet } from './format.js';
+import { snippet } from './format.js';
 import { Menu } from './menu.js';
-import { serverEventText } from './moderation.js';
 import { notificationsSupported, notify, toggleNotifications } from './notify.js';
 import { EmojiPicker } from './reactions.js';
 import { Shell } from './shell.js';
 import * as storage from './storage.js';
+import {
+  apply, currentConv, dms, ensureDM, ensureRoom, initialState, mentionsMe, outboxItems, rooms, sidebarOrder,
+} from './state.js';
 import { ThreadPanel } from './thread.js';
 import { Timeline } from './timeline.js';
 import { Attachments } from './uploads.js';
@@ -62,12 +66,11 @@ export class App {
       onClose: (ev) => this.onClose(ev),
       onStatus: () => this.renderConnection(),
     });
+    // The user's conversations, people and the open conversation (state.js);
+    // me, convs, online, names, current and thread below read and write it.
+    this.state = initialState();
     this.token = storage.loadToken();
-    this.me = null; // { userId, username, isAdmin }
     this.prefs = null;
-    this.convs = new Map(); // key -> Conversation
-    this.online = new Map(); // userId -> username
-    this.current = null; // key of the open conversation
     this.authed = false; // signed in on the current socket
     this.everAuthed = false; // signed in at some point since the page loaded
     this.authing = null; // 'token' or 'password' while an auth is unanswered
@@ -75,7 +78,6 @@ export class App {
     this.greeted = false; // "connected" arrived on the current socket
     this.historyQueue = []; // { key, mode: 'newest'|'older'|'around' } per unanswered history, in order
     this.joinQueue = []; // { roomId, open } per unanswered join, in order
-    this.names = new Map(); // userId -> username, of everyone met (reaction tooltips)
     this.readTimers = new Map(); // conversation key -> timer of a throttled read
     this.seq = 0;
     this.backlog = []; // background requests waiting for their turn
@@ -232,21 +234,11 @@ export class App {
       setTimeout(() => this.conn.reconnectNow(), 0);
     }
     for (const conv of this.convs.values()) {
-      conv.membersLoaded = false;
-      conv.joining = false;
-      conv.syncing = false;
-      conv.loadingOlder = false;
-      if (conv.loaded && !conv.resumeFrom) conv.resumeFrom = conv.newestId();
       for (const t of conv.typing.values()) clearTimeout(t.timer);
-      conv.typing.clear();
-      conv.synced = false;
-      // Not acknowledged before the socket closed: maybe stored, maybe
-      // not. It waits in the outbox; the newest page after reconnecting
-      // says which (by clientMsgId), and only what it lacks is sent.
-      for (const p of conv.pending) {
-        if (p.status === 'sending') p.status = 'queued';
-      }
     }
+    // What was sent and not acknowledged waits in the outbox; the newest
+    // page after reconnecting says what the server has (by clientMsgId).
+    this.dispatch('local/disconnected');
     this.saveOutbox();
     if (ev.code === CLOSE_NORMAL && !this.token) return; // signed out
     if (this.me) this.renderAll();
@@ -256,6 +248,26 @@ export class App {
   send(type, data) {
     return this.conn.send(type, data);
   }
+
+  // dispatch applies a frame (or a local action) to the state and
+  // returns what it changed (state.js).
+  dispatch(type, data = {}, extra = {}) {
+    apply(this.state, { type, data, now: new Date().toISOString(), ...extra });
+    return this.state.changed;
+  }
+
+  get me() { return this.state.me; }
+  set me(v) { this.state.me = v; }
+  get convs() { return this.state.convs; }
+  set convs(v) { this.state.convs = v; }
+  get online() { return this.state.online; }
+  set online(v) { this.state.online = v; }
+  get names() { return this.state.names; }
+  set names(v) { this.state.names = v; }
+  get current() { return this.state.current; }
+  set current(v) { this.state.current = v; }
+  get thread() { return this.state.thread; }
+  set thread(v) { this.state.thread = v; }
 
   onFrame(type, d) {
     const handler = {
@@ -299,7 +311,6 @@ export class App {
     const how = this.authing;
     const sameUser = this.me?.userId === d.userId;
     if (!sameUser) this.resetUser();
-    this.me = { userId: d.userId, username: d.username, isAdmin: !!d.isAdmin };
     const firstAuth = !this.prefs;
     this.prefs ??= new storage.UserPrefs(d.userId);
     this.token = d.token;
@@ -313,37 +324,8 @@ export class App {
     const reconnect = this.everAuthed;
     this.everAuthed = true;
 
-    this.attachments.maxBytes = d.maxUploadBytes || 0;
-    this.online = new Map(d.onlineUsers.map((u) => [u.userId, u.username]));
-    // The server's list of my rooms is the truth: I may have joined or
-    // left elsewhere while this page was away.
-    const mine = new Set(d.rooms.map((r) => r.roomId));
-    for (const conv of [...this.convs.values()]) {
-      if (conv.isRoom && !mine.has(conv.id)) this.convs.delete(conv.key);
-    }
-    for (const r of d.rooms) {
-      const conv = this.ensureRoom(r.roomId);
-      conv.memberCount = r.memberCount;
-      conv.hasMessages = !!r.lastMessageAt;
-      conv.topic = r.topic || '';
-      conv.private = !!r.private;
-      conv.role = r.role || 'member';
-      if (r.lastMessageAt && r.lastMessageAt > conv.lastActivity) conv.lastActivity = r.lastMessageAt;
-      this.setReadState(conv, r.lastRead, r.unread ?? 0, r.mentions ?? 0);
-    }
-    // Direct conversations: the server lists every one, with what is
-    // unread, so each device shows the same list. One opened on this page
-    // that has no message yet stays until the page closes.
-    const directs = new Map((d.directs || []).map((c) => [c.userId, c]));
-    for (const conv of this.convs.values()) {
-      if (!conv.isRoom && !directs.has(conv.id)) this.setReadState(conv, conv.lastRead, 0, 0);
-    }
-    for (const c of directs.values()) {
-      const conv = this.ensureDM(c.userId, c.username);
-      this.setReadState(conv, c.lastRead, c.unread, 0);
-      if (c.lastMessageAt > conv.lastActivity) conv.lastActivity = c.lastMessageAt;
-      if (c.online) this.online.set(c.userId, c.username);
-    }
+    this.dispatch('authenticated', d);
+    this.attachments.maxBytes = this.state.maxUploadBytes;
 
     if (firstAuth) this.restoreOutbox();
     this.renderMe();
@@ -420,43 +402,27 @@ export class App {
   }
 
   ensureRoom(roomId) {
-    const key = roomKey(roomId);
-    let conv = this.convs.get(key);
-    if (!conv) {
-      conv = new Conversation('room', roomId, roomId);
-      this.convs.set(key, conv);
-    }
-    return conv;
+    return ensureRoom(this.state, roomId);
   }
 
   ensureDM(userId, username) {
-    const key = dmKey(userId);
-    let conv = this.convs.get(key);
-    if (!conv) {
-      conv = new Conversation('dm', userId, username);
-      this.convs.set(key, conv);
-    } else if (username && conv.name !== username) {
-      conv.name = username;
-    }
-    return conv;
+    return ensureDM(this.state, userId, username);
   }
 
   rooms() {
-    return [...this.convs.values()].filter((c) => c.isRoom)
-      .sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+    return rooms(this.state);
   }
 
   dms() {
-    return [...this.convs.values()].filter((c) => !c.isRoom)
-      .sort((a, b) => (b.lastActivity || '').localeCompare(a.lastActivity || '') || a.name.localeCompare(b.name));
+    return dms(this.state);
   }
 
   sidebarOrder() {
-    return [...this.rooms(), ...this.dms()];
+    return sidebarOrder(this.state);
   }
 
   currentConv() {
-    return this.current ? this.convs.get(this.current) : null;
+    return currentConv(this.state);
   }
 
   // open shows a conversation (null: the welcome screen).
@@ -551,18 +517,12 @@ export class App {
     if (!text.trim() && !files.length) return false;
     const reply = fromThread ? this.quoteOf(conv, replyTo) : this.replies.get(conv.key);
     if (!fromThread) this.clearReply();
-    const p = {
-      clientMsgId: `c${Date.now().toString(36)}${(++this.seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`,
-      content: text,
-      timestamp: new Date().toISOString(),
-      status: 'sending',
-      error: '',
-      replyTo: reply || null,
-      files,
-    };
+    const clientMsgId = `c${Date.now().toString(36)}${(++this.seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
     if (conv.hasNewer) this.jumpToLatest(conv);
-    conv.pending.push(p);
-    this.transmit(conv, p);
+    this.dispatch('local/send', { key: conv.key, pending: {
+      clientMsgId, content: text, timestamp: new Date().toISOString(), replyTo: reply || null, files,
+    } });
+    this.transmit(conv, conv.findPending(clientMsgId));
     this.saveOutbox();
     this.timeline.update({ ownSend: true });
     this.renderThread();
@@ -572,22 +532,19 @@ export class App {
   // transmit sends an own message, or keeps it in the outbox (queued)
   // until the connection is back and the conversation's newest page has
   // said which earlier ones the server already has (flushOutbox).
-  transmit(conv, p) {
-    p.error = '';
+  transmit(conv, p, last = false) {
     if (!this.authed || !conv.synced) {
-      p.status = 'queued';
       if (this.authed && !conv.syncing && !conv.joining) {
         if (conv.isRoom) this.sendJoin(conv.id, false);
         else this.fetchNewest(conv);
       }
       return;
     }
-    p.status = 'sending';
     const data = conv.isRoom ? { roomId: conv.id } : { targetUserId: conv.id };
     Object.assign(data, { content: p.content, clientMsgId: p.clientMsgId });
     if (p.replyTo) data.replyTo = p.replyTo.id;
     if (p.files?.length) data.files = p.files.map((f) => f.id);
-    if (!this.send(conv.isRoom ? 'chat' : 'private', data)) p.status = 'queued';
+    if (this.send(conv.isRoom ? 'chat' : 'private', data)) this.dispatch('local/sending', { clientMsgId: p.clientMsgId, last });
   }
 
   // flushOutbox sends, in order, the messages of conv that waited for
@@ -596,7 +553,7 @@ export class App {
   flushOutbox(conv) {
     conv.synced = true;
     let sent = false;
-    for (const p of conv.pending) {
+    for (const p of [...conv.pending]) {
       if (p.status !== 'queued') continue;
       this.transmit(conv, p);
       sent = true;
@@ -610,27 +567,13 @@ export class App {
   // saveOutbox keeps every unacknowledged own message in localStorage,
   // so a reload sends (or offers again) what this one did not.
   saveOutbox() {
-    if (!this.prefs) return;
-    const items = [];
-    for (const conv of this.convs.values()) {
-      for (const p of conv.pending) {
-        items.push({ kind: conv.kind, id: conv.id, name: conv.name, clientMsgId: p.clientMsgId, content: p.content,
-          timestamp: p.timestamp, status: p.status === 'failed' ? 'failed' : 'queued', error: p.error,
-          replyTo: p.replyTo, files: p.files });
-      }
-    }
-    this.prefs.saveOutbox(items);
+    if (this.prefs) this.prefs.saveOutbox(outboxItems(this.state));
   }
 
   // restoreOutbox takes back the messages and drafts an earlier page (a
   // reload, or a tab that closed) did not send.
   restoreOutbox() {
-    for (const it of this.prefs.takeOutbox()) {
-      const conv = it.kind === 'room' ? this.convs.get(roomKey(it.id)) : this.ensureDM(it.id, it.name);
-      if (!conv || conv.findPending(it.clientMsgId)) continue; // a room left since
-      conv.pending.push({ clientMsgId: it.clientMsgId, content: it.content || '', timestamp: it.timestamp,
-        status: it.status === 'failed' ? 'failed' : 'queued', error: it.error || '', replyTo: it.replyTo || null, files: it.files || [] });
-    }
+    this.dispatch('local/outbox', { items: this.prefs.takeOutbox() });
     this.saveOutbox();
     this.composer.setDrafts(this.prefs.drafts);
   }
@@ -640,9 +583,7 @@ export class App {
     const p = conv?.findPending(clientMsgId);
     if (!p) return;
     // Keep the message last, where a new one would appear.
-    conv.pending.splice(conv.pending.indexOf(p), 1);
-    conv.pending.push(p);
-    this.transmit(conv, p);
+    this.transmit(conv, p, true);
     this.saveOutbox();
     this.timeline.update({ ownSend: true });
     this.renderThread();
@@ -650,8 +591,7 @@ export class App {
   }
 
   discard(clientMsgId) {
-    const conv = this.currentConv();
-    if (conv?.takePending(clientMsgId)) {
+    if (this.dispatch('local/discard', { clientMsgId }).took) {
       this.saveOutbox();
       this.timeline.update();
       this.renderThread();
@@ -660,54 +600,38 @@ export class App {
   }
 
   onRoomMessage(m) {
-    const conv = this.ensureRoom(m.roomId);
-    this.receive(conv, [m], true);
+    this.receive('message', m, roomKey(m.roomId));
   }
 
-  onDirectMessage(m) {
-    const mine = m.senderId === this.me.userId;
-    const conv = mine ? this.ensureDM(m.targetUserId, m.targetUsername) : this.ensureDM(m.senderId, m.senderName);
-    this.receive(conv, [m], true);
+  onDirectMessage(m, type = 'privateMessage') {
+    const peer = m.senderId === this.me.userId ? m.targetUserId : m.senderId;
+    this.receive(type, m, dmKey(peer));
   }
 
-  // receive merges messages into a conversation and updates everything
-  // that depends on them. live: they just happened (notify, count).
-  receive(conv, msgs, live) {
-    let ownSend = false;
-    let took = false;
-    for (const m of msgs) {
-      this.learnName(m.senderId, m.senderName);
-      if (m.senderId === this.me.userId && conv.takePending(m.clientMsgId)) {
-        ownSend = live;
-        took = true;
-      }
-    }
-    if (took) this.saveOutbox();
-    // Reading from newest before the page changes (the reader may be
-    // about to be moved to the bottom).
-    const seen = live && this.seesNewest(conv);
-    const added = [];
-    for (const m of msgs) {
-      // Shown a stretch of older history: newer messages wait for the
-      // newest page ("Jump to latest").
-      if (live && conv.hasNewer) {
-        if (!conv.byId.has(m.id)) added.push(m);
-      } else if (conv.add(m)) {
-        added.push(m);
-      }
-    }
-    for (const m of added) {
+  // receive applies a live message, then updates everything that
+  // depends on it. The reader's view decides whether it counts as unread.
+  receive(type, m, key) {
+    const conv = this.convs.get(key);
+    const seen = !!conv && this.seesNewest(conv);
+    const changed = this.dispatch(type, m, { seen });
+    this.afterMessages(this.convs.get(changed.key), changed, true);
+  }
+
+  // afterMessages renders what a frame with messages changed. live:
+  // they just happened (notify, announce).
+  afterMessages(conv, changed, live) {
+    if (!conv) return;
+    if (changed.took) this.saveOutbox();
+    for (const m of changed.added) {
       if (m.senderId !== this.me.userId) this.clearTyping(conv, m.senderId);
-      if (live && m.replyTo) this.countReply(conv, m);
     }
-    if (live) this.countLive(conv, added, seen);
     if (conv.key === this.current) {
-      this.timeline.update({ ownSend });
+      this.timeline.update({ ownSend: changed.ownSend });
       this.markRead();
       this.renderThread();
     }
     if (live) {
-      for (const m of added) {
+      for (const m of changed.added) {
         this.maybeNotify(conv, m);
         if (conv.key === this.current && m.senderId !== this.me.userId) this.timeline.announce(announcement(m));
       }
@@ -720,8 +644,7 @@ export class App {
   // mentionsMe: the server says the message mentions the user (rooms), or
   // its text does (direct messages, edits).
   mentionsMe(m) {
-    return !!this.me && m.senderId !== this.me.userId && !m.deleted &&
-      (!!m.mentions?.includes(this.me.userId) || mentions(m.content || '', this.me.username));
+    return mentionsMe(this.state, m);
   }
 
   maybeNotify(conv, m) {
@@ -738,60 +661,20 @@ export class App {
     const req = i >= 0 ? this.historyQueue.splice(i, 1)[0] : { key, mode: 'newest' };
     const conv = this.convs.get(key);
     if (!conv) return;
-    if (req.mode === 'around') {
-      for (const m of d.messages) {
-        if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
-      }
-      conv.prepareAround(d.messages, d.hasMore, !!d.hasNewer, !!d.trimmed);
-      this.takeEvents(conv, d.events, d.messages);
-      this.receive(conv, d.messages, false);
-      this.afterAround(conv, req.target);
-      return;
-    }
-    if (req.mode === 'older') conv.loadingOlder = false;
-    else conv.syncing = false;
-    this.takeEvents(conv, d.events, d.messages);
-    this.mergePage(conv, d.messages, d.hasMore, req.mode !== 'older', !!d.trimmed);
-  }
-
-  mergePage(conv, msgs, hasMore, newest, trimmed) {
-    let took = false;
-    for (const m of msgs) {
-      if (m.senderId === this.me.userId && conv.takePending(m.clientMsgId)) took = true;
-    }
-    if (took) this.saveOutbox();
-    conv.preparePage(msgs, hasMore, newest, trimmed);
-    this.receive(conv, msgs, false);
-    if (newest) this.flushOutbox(conv);
-  }
-
-  // takeEvents adds the room events a page lists (absent from servers
-  // that do not send them: then there are none).
-  takeEvents(conv, events, msgs) {
-    if (!conv.isRoom || !Array.isArray(events)) return;
-    for (const ev of events) {
-      this.learnName(ev.userId, ev.username);
-      this.learnName(ev.by?.userId, ev.by?.username);
-    }
-    conv.addServerEvents(events, msgs[0]?.id || '', (ev) => serverEventText(ev, this.me));
+    const changed = this.dispatch('history', d, { mode: req.mode });
+    this.afterMessages(conv, changed, false);
+    if (req.mode === 'around') return this.afterAround(conv, req.target);
+    if (req.mode === 'newest') this.flushOutbox(conv);
   }
 
   onJoined(d) {
     const i = this.joinQueue.findIndex((r) => r.roomId === d.roomId);
     const req = i >= 0 ? this.joinQueue.splice(i, 1)[0] : { open: false };
-    const conv = this.ensureRoom(d.roomId);
-    conv.joining = false;
-    conv.members = new Map(d.users.map((u) => [u.userId, { ...u }]));
-    for (const u of d.users) this.learnName(u.userId, u.username);
-    conv.membersLoaded = true;
-    conv.memberCount = d.users.length;
-    conv.topic = d.topic || '';
-    conv.private = !!d.private;
-    conv.role = d.role || 'member';
-    this.syncMyMute(conv);
-    if (d.lastRead && d.lastRead > conv.lastRead) this.setReadState(conv, d.lastRead, conv.unread, conv.mentions);
-    this.takeEvents(conv, d.events, d.history);
-    this.mergePage(conv, d.history, d.hasMore, true, !!d.trimmed);
+    const changed = this.dispatch('joined', d);
+    const conv = this.convs.get(changed.key);
+    if (conv.mute) this.scheduleUnmute(conv, this.me.userId, conv.mute.until);
+    this.afterMessages(conv, changed, false);
+    this.flushOutbox(conv);
     if (req.open) {
       this.shell.dialog.close();
       this.open(conv.key);
@@ -806,11 +689,9 @@ export class App {
     if (this.onModerationError(d)) return;
     if (this.onMessageError(d)) return;
     if (d.clientMsgId) {
-      for (const conv of this.convs.values()) {
-        const p = conv.findPending(d.clientMsgId);
-        if (!p) continue;
-        p.status = 'failed';
-        p.error = d.message || d.code;
+      const changed = this.dispatch('error', d);
+      const conv = changed.key && this.convs.get(changed.key);
+      if (conv) {
         this.saveOutbox();
         if (d.code === 'muted') this.learnMute(conv, d.message);
         if (conv.key === this.current) {

@@ -193,9 +193,9 @@ export class Conversation {
   // addEvent records a system line after the newest message shown, as
   // it happens. kind: { type, userId } of the event, to recognise it when
   // the server lists it in a page (addServerEvents).
-  addEvent(text, warn = false, kind = {}) {
+  addEvent(text, warn = false, kind = {}, at = new Date().toISOString()) {
     this.eventSeq = (this.eventSeq || 0) + 1;
-    this.events.push({ key: `e:${this.eventSeq}`, afterId: this.newestId(), text, timestamp: new Date().toISOString(), warn,
+    this.events.push({ key: `e:${this.eventSeq}`, afterId: this.newestId(), text, timestamp: at, warn,
       type: kind.type || '', userId: kind.userId || '', live: true });
     if (this.events.length > MAX_EVENTS) this.events.shift();
   }
