@@ -40,7 +40,7 @@ func (s *server) routes() http.Handler {
 	}
 	// Tutorial clients connect to the bare host, so an upgrade request to
 	// any path outside /ws is accepted too; everything else is the page.
-	page := http.FileServerFS(s.static)
+	page := newStaticHandler(s.static)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		if websocket.IsWebSocketUpgrade(r) {
 			s.handleWebSocket(w, r)

@@ -32,6 +32,7 @@ type authHandlers struct {
 	signupsByIP    *auth.Limiter // new accounts per client address
 	signIns        *auth.Limiter // sign-ins (password or token) per user id
 	links          linkBase
+	maxUpload      int64 // uploads.max_bytes, told to clients; 0 when uploads are off
 }
 
 // failedTokensPerIP is how many unknown or expired tokens and reset links
@@ -39,14 +40,23 @@ type authHandlers struct {
 // household coming back after their tokens expired, not for a scan.
 const failedTokensPerIP = 100
 
-func newAuthHandlers(d deps, cfg AuthConfig, signInsPerMinute int, hasher *auth.Hasher, links linkBase) *authHandlers {
-	return &authHandlers{deps: d, cfg: cfg, hasher: hasher, links: links,
+func newAuthHandlers(d deps, cfg AuthConfig, signInsPerMinute int, hasher *auth.Hasher, links linkBase, maxUpload int64) *authHandlers {
+	return &authHandlers{deps: d, cfg: cfg, hasher: hasher, links: links, maxUpload: maxUpload,
 		failedByIP:     auth.NewLimiter(cfg.FailedLoginsPerIP, cfg.FailedLoginWindow),
 		failedByUserIP: auth.NewLimiter(cfg.FailedLoginsPerUserAndIP, cfg.FailedLoginWindow),
 		failedByUser:   auth.NewLimiter(cfg.FailedLoginsPerUser, cfg.FailedLoginWindow),
 		badTokensByIP:  auth.NewLimiter(failedTokensPerIP, cfg.FailedLoginWindow),
 		signupsByIP:    auth.NewLimiter(cfg.SignupsPerIPPerHour, time.Hour),
 		signIns:        auth.NewLimiter(signInsPerMinute, time.Minute)}
+}
+
+// maxUploadBytes is the largest upload a client may send, or 0 when
+// uploads are off.
+func maxUploadBytes(u UploadsConfig) int64 {
+	if !u.Enabled {
+		return 0
+	}
+	return u.MaxBytes
 }
 
 // signInRetries bounds how often a sign-in reads its view again because
@@ -149,7 +159,7 @@ func (h *authHandlers) authenticated(s *session, v store.SignInView, roomIDs []s
 	}
 	return authenticatedData{ClientID: s.conn.id, UserID: formatID(v.User.ID), Username: v.User.Name, Token: token,
 		ExpiresAt: formatTime(v.Expires), Created: created, IsAdmin: v.User.Admin, OnlineUsers: online, Rooms: infos,
-		Unread: unread, Directs: directs}
+		Unread: unread, Directs: directs, MaxUploadBytes: h.maxUpload}
 }
 
 // signIn checks a username and password and stores the token grant for
@@ -198,6 +208,9 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 	case err == nil && d.Create != nil && *d.Create:
 		succeeded = true
 		return false, errorf(codeUsernameTaken, "The name %s is taken; choose another or sign in", u.Name)
+	case errors.Is(err, store.ErrNotFound) && d.Create != nil && *d.Create:
+		succeeded = true
+		return false, errorf(codeRegistrationClosed, "This server does not accept new sign-ups")
 	case errors.Is(err, store.ErrNotFound):
 		// The same work as a real check, so timing does not tell whether
 		// the user exists.

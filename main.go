@@ -260,7 +260,7 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	s.frames = &dispatcher{hub: s.hub, limits: cfg.Limits, log: logger, metrics: s.metrics, ctx: ctx,
 		perUser: perSecondLimiter(cfg.Limits.MessagesPerSecond, cfg.Limits.Burst),
 		table: frameTable(
-			newAuthHandlers(d, cfg.Auth, cfg.Limits.SignInsPerMinute, hasher, links),
+			newAuthHandlers(d, cfg.Auth, cfg.Limits.SignInsPerMinute, hasher, links, maxUploadBytes(cfg.Uploads)),
 			&roomHandlers{deps: d, limits: cfg.Limits, onJoin: cfg.History.OnJoin,
 				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
 			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom,

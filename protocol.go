@@ -261,6 +261,9 @@ type authenticatedData struct {
 	Rooms       []roomInfo   `json:"rooms"`
 	Unread      []unreadInfo `json:"unread"`
 	Directs     []directInfo `json:"directs"`
+	// MaxUploadBytes is uploads.max_bytes, so a client can refuse a file
+	// that is too large before sending it; absent when uploads are off.
+	MaxUploadBytes int64 `json:"maxUploadBytes,omitempty"`
 }
 
 type directInfo struct {
