@@ -35,6 +35,7 @@ type adminAPI interface {
 	ResetLink(ctx context.Context, name string) (string, time.Time, error)
 	Unban(ctx context.Context, name string) (bool, error)
 	Status(ctx context.Context) (statusReport, error)
+	Check(ctx context.Context) ([]store.Problem, error)
 }
 
 // adminError is a refusal worth showing as it is (no such user, a bad
@@ -120,6 +121,8 @@ func (a *admin) RemoveUser(ctx context.Context, name string) error {
 
 func (a *admin) Users(context.Context) ([]store.User, error) { return a.store.Users() }
 
+func (a *admin) Check(context.Context) ([]store.Problem, error) { return a.store.Check() }
+
 func (a *admin) SetAdmin(ctx context.Context, name string, isAdmin bool) error {
 	u, err := a.user(name)
 	if err != nil {
@@ -203,6 +206,10 @@ func adminRoutes(a adminAPI, log *slog.Logger) http.Handler {
 		}
 		log.Info("backup written over the admin socket", "bytes", n)
 	})
+	mux.HandleFunc("GET /check", func(w http.ResponseWriter, r *http.Request) {
+		problems, err := a.Check(r.Context())
+		writeAdmin(w, log, problems, err)
+	})
 	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
 		users, err := a.Users(r.Context())
 		for i := range users {
@@ -219,19 +226,56 @@ func adminRoutes(a adminAPI, log *slog.Logger) http.Handler {
 		u.PasswordHash = ""
 		writeAdmin(w, log, u, err)
 	})
+	// The user an operation acts on travels in the body, never in the
+	// path: a name like ".." in a path is cleaned away by the router.
+	mux.HandleFunc("POST /user/password", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name, Password string }
+		if readAdmin(w, r, &req) {
+			writeAdmin(w, log, nil, a.SetPassword(r.Context(), req.Name, req.Password))
+		}
+	})
+	mux.HandleFunc("POST /user/admin", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Name  string
+			Admin bool
+		}
+		if readAdmin(w, r, &req) {
+			writeAdmin(w, log, nil, a.SetAdmin(r.Context(), req.Name, req.Admin))
+		}
+	})
+	mux.HandleFunc("POST /user/remove", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if readAdmin(w, r, &req) {
+			writeAdmin(w, log, nil, a.RemoveUser(r.Context(), req.Name))
+		}
+	})
+	mux.HandleFunc("POST /user/unban", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if readAdmin(w, r, &req) {
+			was, err := a.Unban(r.Context(), req.Name)
+			writeAdmin(w, log, unbanReply{WasBanned: was}, err)
+		}
+	})
+	mux.HandleFunc("POST /user/reset", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if readAdmin(w, r, &req) {
+			url, expires, err := a.ResetLink(r.Context(), req.Name)
+			writeAdmin(w, log, resetLinkReply{URL: url, ExpiresAt: expires}, err)
+		}
+	})
+	// The routes of earlier versions, which named the user in the path,
+	// for a parley user command older than the server it talks to.
 	mux.HandleFunc("POST /users/{name}/password", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Password string }
-		if !readAdmin(w, r, &req) {
-			return
+		if readAdmin(w, r, &req) {
+			writeAdmin(w, log, nil, a.SetPassword(r.Context(), r.PathValue("name"), req.Password))
 		}
-		writeAdmin(w, log, nil, a.SetPassword(r.Context(), r.PathValue("name"), req.Password))
 	})
 	mux.HandleFunc("POST /users/{name}/admin", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Admin bool }
-		if !readAdmin(w, r, &req) {
-			return
+		if readAdmin(w, r, &req) {
+			writeAdmin(w, log, nil, a.SetAdmin(r.Context(), r.PathValue("name"), req.Admin))
 		}
-		writeAdmin(w, log, nil, a.SetAdmin(r.Context(), r.PathValue("name"), req.Admin))
 	})
 	mux.HandleFunc("DELETE /users/{name}", func(w http.ResponseWriter, r *http.Request) {
 		writeAdmin(w, log, nil, a.RemoveUser(r.Context(), r.PathValue("name")))
@@ -376,11 +420,17 @@ func (c *socketAdmin) AddUser(ctx context.Context, name, password string) (store
 }
 
 func (c *socketAdmin) SetPassword(ctx context.Context, name, password string) error {
-	return c.do(ctx, http.MethodPost, "/users/"+name+"/password", map[string]string{"password": password}, nil)
+	return c.do(ctx, http.MethodPost, "/user/password", map[string]string{"name": name, "password": password}, nil)
 }
 
 func (c *socketAdmin) RemoveUser(ctx context.Context, name string) error {
-	return c.do(ctx, http.MethodDelete, "/users/"+name, nil, nil)
+	return c.do(ctx, http.MethodPost, "/user/remove", map[string]string{"name": name}, nil)
+}
+
+func (c *socketAdmin) Check(ctx context.Context) ([]store.Problem, error) {
+	var problems []store.Problem
+	err := c.do(ctx, http.MethodGet, "/check", nil, &problems)
+	return problems, err
 }
 
 func (c *socketAdmin) Users(ctx context.Context) ([]store.User, error) {
@@ -390,18 +440,18 @@ func (c *socketAdmin) Users(ctx context.Context) ([]store.User, error) {
 }
 
 func (c *socketAdmin) SetAdmin(ctx context.Context, name string, isAdmin bool) error {
-	return c.do(ctx, http.MethodPost, "/users/"+name+"/admin", map[string]bool{"admin": isAdmin}, nil)
+	return c.do(ctx, http.MethodPost, "/user/admin", map[string]any{"name": name, "admin": isAdmin}, nil)
 }
 
 func (c *socketAdmin) ResetLink(ctx context.Context, name string) (string, time.Time, error) {
 	var r resetLinkReply
-	err := c.do(ctx, http.MethodPost, "/users/"+name+"/reset", nil, &r)
+	err := c.do(ctx, http.MethodPost, "/user/reset", map[string]string{"name": name}, &r)
 	return r.URL, r.ExpiresAt, err
 }
 
 func (c *socketAdmin) Unban(ctx context.Context, name string) (bool, error) {
 	var r unbanReply
-	err := c.do(ctx, http.MethodPost, "/users/"+name+"/unban", nil, &r)
+	err := c.do(ctx, http.MethodPost, "/user/unban", map[string]string{"name": name}, &r)
 	return r.WasBanned, err
 }
 

@@ -90,8 +90,9 @@ func newBenchRoom(b *testing.B, members int) *benchRoom {
 // nopHandler ignores what a benchmark's clients send.
 type nopHandler struct{}
 
-func (nopHandler) Frame([]byte) {}
-func (nopHandler) Closed()      {}
+func (nopHandler) Frame([]byte)  {}
+func (nopHandler) Binary([]byte) {}
+func (nopHandler) Closed()       {}
 
 // waitReceived waits until every client has read at least n frames
 // beyond its base.

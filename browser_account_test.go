@@ -265,3 +265,46 @@ func freeLoopbackAddr(t *testing.T) string {
 	}
 	return addr
 }
+
+// TestBrowser_SignInOrCreate (issue 14, item 5): "Sign in" never creates
+// an account, so a typo of a name is refused like a wrong password and
+// nobody new comes online; "Create an account" refuses a name in use.
+func TestBrowser_SignInOrCreate(t *testing.T) {
+	ts := startServer(t, nil)
+	b := newBrowser(t)
+	alice := b.newPage("alice", ts.URL())
+	alice.signUp("alice")
+	alice.joinRoom("general")
+
+	p := b.newPage("alice's typo", ts.URL())
+	p.signIn("alcie", "alice-password")
+	p.waitText("#signin-error", "Wrong username or password")
+	if _, err := ts.srv.store.UserByName("alcie"); err == nil {
+		t.Fatal("signing in as alcie created an account")
+	}
+
+	p.fill("#signin-username", "alice")
+	p.fill("#signin-password", "alice-password")
+	p.click("#signin-submit")
+	p.waitText("#me-name", "alice")
+	p.click("#signout")
+	p.waitText("#signin-error", "You have signed out.")
+
+	// Creating an account under a name in use says so.
+	p.fill("#signin-username", "")
+	p.fill("#signin-password", "")
+	p.createAccount("Alice", "another-password")
+	p.waitText("#signin-error", "taken")
+	if got := eval[string](p, `document.activeElement.id`); got != "signin-username" {
+		t.Errorf("after username_taken the focus is on #%s, want the username", got)
+	}
+	// The two passwords must match before anything is sent.
+	p.fill("#signin-username", "alicia")
+	p.fill("#signin-password", "alicias-password")
+	p.fill("#signin-confirm", "alicias-passwort")
+	p.click("#signin-submit")
+	p.waitText("#signin-error", "do not match")
+	p.fill("#signin-confirm", "alicias-password")
+	p.click("#signin-submit")
+	p.waitText("#me-name", "alicia")
+}

@@ -175,11 +175,11 @@ func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
 }
 
 // eval runs a JavaScript expression and decodes its value into T.
-func eval[T any](p *page, expr string) T {
+func eval[T any](p *page, expr string, opts ...chromedp.EvaluateOption) T {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, browserWait)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 	if err != nil {
 		p.t.Fatalf("%s: evaluate %s: %v", p.name, expr, err)
 	}
@@ -251,7 +251,7 @@ func (p *page) waitText(sel, want string) {
 		`(() => { const el = document.querySelector(`+js(sel)+`); return el && el.offsetParent !== null && el.textContent.includes(`+js(want)+`); })()`)
 }
 
-// signIn fills in the sign-in form; a new username signs up.
+// signIn fills in the sign-in form and signs in to an existing account.
 func (p *page) signIn(username, password string) {
 	p.t.Helper()
 	p.typeText("#signin-username", username)
@@ -259,10 +259,24 @@ func (p *page) signIn(username, password string) {
 	p.click("#signin-submit")
 }
 
-// signUp signs a new user up and waits for the chat to show.
+// createAccount switches the sign-in form to "Create an account" and
+// submits it.
+func (p *page) createAccount(username, password string) {
+	p.t.Helper()
+	p.waitJS("the sign-in form shows", `!document.getElementById('signin').hidden`)
+	if eval[bool](p, `document.getElementById('signin-confirm-field').hidden`) {
+		p.click("#signin-switch")
+	}
+	p.typeText("#signin-username", username)
+	p.typeText("#signin-password", password)
+	p.typeText("#signin-confirm", password)
+	p.click("#signin-submit")
+}
+
+// signUp creates an account and waits for the chat to show.
 func (p *page) signUp(username string) {
 	p.t.Helper()
-	p.signIn(username, username+"-password")
+	p.createAccount(username, username+"-password")
 	p.waitText("#me-name", username)
 }
 

@@ -54,7 +54,7 @@ func TestBrowser_Screenshots(t *testing.T) {
 		{erin, "general", "Can someone review the new onboarding copy?\nIt's short, promise — two screens."},
 		{bob, "general", "@alice can you pair with me on the websocket reconnect bug after lunch?"},
 		{alice, "general", "Sure, 1:30 works."},
-		{dave, "general", "Heads up: staging deploy in 10 minutes."},
+		{dave, "general", "Heads up: *staging deploy* in 10 minutes, with `make deploy-staging`."},
 		{carol, "design", "New icon set is in Figma, feedback welcome."},
 		{bob, "design", "The rounded ones read much better at 16px."},
 		{alice, "random", "Who's up for lunch at the ramen place?"},

@@ -245,8 +245,18 @@ func runUser(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	name := ""
 	if sub != "list" {
 		name = pos[0]
+	}
+	switch sub {
+	case "add":
 		if perr := checkUsername(name); perr != nil {
 			return usageError{perr.Message}
+		}
+	case "list":
+	default:
+		// Accounts registered before names of dots alone were refused
+		// ("." and "..") must stay manageable.
+		if !validName(name, maxUsernameLen) {
+			return usageError{fmt.Sprintf("no user can be named %q", name)}
 		}
 	}
 	api, _, done, err := openAdmin(ctx, cfg, stderr, sub != "add")

@@ -43,7 +43,9 @@ type ServerConfig struct {
 	WriteWait       time.Duration `koanf:"write_wait"`
 	PongWait        time.Duration `koanf:"pong_wait"`
 	SendBuffer      int           `koanf:"send_buffer"`
+	SendBufferBytes int64         `koanf:"send_buffer_bytes"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	SignInTimeout   time.Duration `koanf:"sign_in_timeout"`
 }
 
 type DBConfig struct {
@@ -56,9 +58,13 @@ type AuthConfig struct {
 	SessionTTL          time.Duration `koanf:"session_ttl"`
 	FailedLoginsPerIP   int           `koanf:"failed_logins_per_ip"`
 	FailedLoginsPerUser int           `koanf:"failed_logins_per_user"`
-	FailedLoginWindow   time.Duration `koanf:"failed_login_window"`
-	SignupsPerIPPerHour int           `koanf:"signups_per_ip_per_hour"`
-	ResetTTL            time.Duration `koanf:"reset_ttl"`
+	// FailedLoginsPerUserAndIP limits failures for one account from one
+	// address, well below FailedLoginsPerUser, so a guesser slows down
+	// without locking the owner out.
+	FailedLoginsPerUserAndIP int           `koanf:"failed_logins_per_user_and_ip"`
+	FailedLoginWindow        time.Duration `koanf:"failed_login_window"`
+	SignupsPerIPPerHour      int           `koanf:"signups_per_ip_per_hour"`
+	ResetTTL                 time.Duration `koanf:"reset_ttl"`
 }
 
 type HistoryConfig struct {
@@ -77,10 +83,14 @@ type LimitsConfig struct {
 	ConnectionsPerIP    int     `koanf:"connections_per_ip"`
 	RoomsPerUser        int     `koanf:"rooms_per_user"`
 	RoomsCreatedPerHour int     `koanf:"rooms_created_per_hour"`
+	InvitesFromOneUser  int     `koanf:"invites_from_one_user"`
+	SearchesPerMinute   int     `koanf:"searches_per_minute"`
+	SignInsPerMinute    int     `koanf:"sign_ins_per_minute"`
 }
 
 type PresenceConfig struct {
-	BroadcastLimit int `koanf:"broadcast_limit"`
+	BroadcastLimit   int           `koanf:"broadcast_limit"`
+	AnnounceInterval time.Duration `koanf:"announce_interval"`
 }
 
 type UploadsConfig struct {
@@ -88,6 +98,8 @@ type UploadsConfig struct {
 	MaxBytes       int64 `koanf:"max_bytes"`
 	UserQuotaBytes int64 `koanf:"user_quota_bytes"`
 	TotalBytes     int64 `koanf:"total_bytes"`
+	// MinBytesPerSecond is the slowest an upload may arrive, on average.
+	MinBytesPerSecond int64 `koanf:"min_bytes_per_second"`
 }
 
 type TLSConfig struct {
@@ -150,17 +162,20 @@ func defaultConfig() Config {
 			WriteWait:       10 * time.Second,
 			PongWait:        60 * time.Second,
 			SendBuffer:      256,
+			SendBufferBytes: 1 << 20,
 			ShutdownTimeout: 5 * time.Second,
+			SignInTimeout:   10 * time.Minute,
 		},
 		DB: DBConfig{Path: "parley.db", LockTimeout: time.Second},
 		Auth: AuthConfig{
-			Registration:        "open",
-			SessionTTL:          30 * 24 * time.Hour,
-			FailedLoginsPerIP:   20,
-			FailedLoginsPerUser: 10,
-			FailedLoginWindow:   15 * time.Minute,
-			SignupsPerIPPerHour: 10,
-			ResetTTL:            24 * time.Hour,
+			Registration:             "open",
+			SessionTTL:               30 * 24 * time.Hour,
+			FailedLoginsPerIP:        20,
+			FailedLoginsPerUser:      100,
+			FailedLoginsPerUserAndIP: 10,
+			FailedLoginWindow:        15 * time.Minute,
+			SignupsPerIPPerHour:      10,
+			ResetTTL:                 24 * time.Hour,
 		},
 		History: HistoryConfig{PerRoom: 100, MaxAge: 0, OnJoin: 50},
 		Limits: LimitsConfig{
@@ -173,9 +188,13 @@ func defaultConfig() Config {
 			ConnectionsPerIP:    50,
 			RoomsPerUser:        200,
 			RoomsCreatedPerHour: 20,
+			InvitesFromOneUser:  5,
+			SearchesPerMinute:   10,
+			SignInsPerMinute:    30,
 		},
-		Presence: PresenceConfig{BroadcastLimit: 250},
-		Uploads:  UploadsConfig{Enabled: true, MaxBytes: 10 << 20, UserQuotaBytes: 200 << 20, TotalBytes: 2 << 30},
+		Presence: PresenceConfig{BroadcastLimit: 250, AnnounceInterval: 15 * time.Second},
+		Uploads: UploadsConfig{Enabled: true, MaxBytes: 10 << 20, UserQuotaBytes: 200 << 20, TotalBytes: 2 << 30,
+			MinBytesPerSecond: 10 << 10},
 		TLS: TLSConfig{
 			RedirectAddr: ":80",
 			ACME:         ACMEConfig{Domains: []string{}},
@@ -347,8 +366,12 @@ func (c Config) validate() error {
 		return bad("server.pong_wait", c.Server.PongWait, "must be at least 1s")
 	case c.Server.SendBuffer < 1:
 		return bad("server.send_buffer", c.Server.SendBuffer, "must be at least 1")
+	case c.Server.SendBufferBytes != 0 && c.Server.SendBufferBytes < 64<<10:
+		return bad("server.send_buffer_bytes", c.Server.SendBufferBytes, "must be 0 (no limit) or at least 65536")
 	case c.Server.ShutdownTimeout <= 0:
 		return bad("server.shutdown_timeout", c.Server.ShutdownTimeout, "must be positive")
+	case c.Server.SignInTimeout < 0:
+		return bad("server.sign_in_timeout", c.Server.SignInTimeout, "must be 0 (never) or more")
 	case c.DB.Path == "":
 		return bad("db.path", `""`, "must name a file")
 	case c.DB.LockTimeout <= 0:
@@ -361,6 +384,8 @@ func (c Config) validate() error {
 		return bad("auth.failed_logins_per_ip", c.Auth.FailedLoginsPerIP, "must be 0 (no limit) or more")
 	case c.Auth.FailedLoginsPerUser < 0:
 		return bad("auth.failed_logins_per_user", c.Auth.FailedLoginsPerUser, "must be 0 (no limit) or more")
+	case c.Auth.FailedLoginsPerUserAndIP < 0:
+		return bad("auth.failed_logins_per_user_and_ip", c.Auth.FailedLoginsPerUserAndIP, "must be 0 (no limit) or more")
 	case c.Auth.FailedLoginWindow <= 0:
 		return bad("auth.failed_login_window", c.Auth.FailedLoginWindow, "must be positive")
 	case c.Auth.SignupsPerIPPerHour < 0:
@@ -392,6 +417,14 @@ func (c Config) validate() error {
 		return bad("limits.rooms_created_per_hour", c.Limits.RoomsCreatedPerHour, "must be 0 (no limit) or more")
 	case c.Presence.BroadcastLimit < 0:
 		return bad("presence.broadcast_limit", c.Presence.BroadcastLimit, "must be 0 or more")
+	case c.Presence.AnnounceInterval < 0:
+		return bad("presence.announce_interval", c.Presence.AnnounceInterval, "must be 0 (no limit) or more")
+	case c.Limits.InvitesFromOneUser < 0:
+		return bad("limits.invites_from_one_user", c.Limits.InvitesFromOneUser, "must be 0 (no limit) or more")
+	case c.Limits.SearchesPerMinute < 0:
+		return bad("limits.searches_per_minute", c.Limits.SearchesPerMinute, "must be 0 (no limit) or more")
+	case c.Limits.SignInsPerMinute < 0:
+		return bad("limits.sign_ins_per_minute", c.Limits.SignInsPerMinute, "must be 0 (no limit) or more")
 	}
 	switch {
 	case c.Auth.ResetTTL < time.Minute:
@@ -410,6 +443,8 @@ func (c Config) validate() error {
 		return bad("uploads.user_quota_bytes", c.Uploads.UserQuotaBytes, "must be 0 (no limit) or more")
 	case c.Uploads.TotalBytes < 0:
 		return bad("uploads.total_bytes", c.Uploads.TotalBytes, "must be 0 (no limit) or more")
+	case c.Uploads.MinBytesPerSecond < 0:
+		return bad("uploads.min_bytes_per_second", c.Uploads.MinBytesPerSecond, "must be 0 (no minimum) or more")
 	}
 	if c.Server.PublicURL != "" && !strings.HasPrefix(c.Server.PublicURL, "http://") && !strings.HasPrefix(c.Server.PublicURL, "https://") {
 		return bad("server.public_url", c.Server.PublicURL, "must start with http:// or https://")

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,6 +88,9 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal("the disk never filled up")
 	}
 	waitForLog(t, ts, "commit failed")
+	if status, _, body := httpGet(t, ts.URL()+"/readyz"); status != http.StatusServiceUnavailable {
+		t.Fatalf("readyz on a full disk: %d %s", status, body)
+	}
 	// The server keeps serving what needs no disk space: reads, and
 	// signing in with a token.
 	c.send("rooms", nil)
@@ -112,6 +116,9 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("after recovery got %+v", m)
 	}
 	acked["after"] = true
+	if status, _, body := httpGet(t, ts.URL()+"/readyz"); status != http.StatusOK {
+		t.Fatalf("readyz once space returned: %d %s", status, body)
+	}
 
 	// After a restart the history holds exactly what was acknowledged.
 	ts.Restart()

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"parley/internal/auth"
@@ -34,11 +37,11 @@ func (s *server) routes() http.Handler {
 			n, _ := parseCIDROrIP(a) // validated with the config
 			allow = append(allow, n)
 		}
-		mux.Handle("GET /metrics", s.metrics.handler(allow))
+		mux.Handle("GET /metrics", s.metrics.handler(allow, s.trusted, s.clientIP))
 	}
 	// Tutorial clients connect to the bare host, so an upgrade request to
 	// any path outside /ws is accepted too; everything else is the page.
-	page := http.FileServerFS(s.static)
+	page := newStaticHandler(s.static)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		if websocket.IsWebSocketUpgrade(r) {
 			s.handleWebSocket(w, r)
@@ -74,8 +77,12 @@ func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
 }
 
-// handleReadyz says whether this server takes new work: the store answers
-// and shutdown has not begun.
+// minFreeDisk is the free space, in bytes, below which the database's
+// disk counts as full: writes are about to fail with ENOSPC.
+const minFreeDisk = 1 << 20
+
+// handleReadyz says whether this server takes new work: the store answers,
+// its disk is not full, and shutdown has not begun.
 func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -89,6 +96,9 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			"applied": strconv.FormatUint(c.Applied(), 10), "lag": strconv.FormatUint(c.Lag(), 10)}
 	} else if err := s.store.Ping(); err != nil {
 		status, body = http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()}
+	} else if free, err := s.diskFree(); err == nil && free < minFreeDisk {
+		status, body = http.StatusServiceUnavailable, map[string]string{"status": "disk full",
+			"error": fmt.Sprintf("%d bytes free on the database's disk", free)}
 	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(body)
@@ -111,7 +121,13 @@ func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 	case err != nil:
 		// The upgrader has already answered (403 for a foreign Origin).
-		s.log.Info("websocket upgrade refused", "ip", ip, "origin", r.Header.Get("Origin"), "err", err)
+		origin := r.Header.Get("Origin")
+		s.log.Info("websocket upgrade refused", "ip", ip, "origin", origin, "err", err)
+		if u, perr := url.Parse(origin); perr == nil && strings.EqualFold(u.Host, r.Host) && s.warnedScheme.CompareAndSwap(false, true) {
+			s.log.Warn("a page from this host was refused because its scheme differs from the connection's; behind a "+
+				"TLS-terminating proxy, set server.public_url or list the proxy in server.trusted_proxies (it must send X-Forwarded-Proto)",
+				"origin", origin, "scheme", s.requestScheme(r))
+		}
 	}
 }
 
@@ -126,6 +142,7 @@ type handler struct {
 	fn      func(ctx context.Context, s *session, f Frame) error
 	auth    bool // requires a signed-in connection
 	message bool // counts against limits.messages_per_second instead of frames_per_second
+	stored  bool // also counts against the account's allowance, shared by its connections
 }
 
 // frameTable lists every frame type a client may send, with its handler.
@@ -140,14 +157,14 @@ func frameTable(a *authHandlers, r *roomHandlers, m *messageHandlers, mod *moder
 		"leave":          {fn: r.handleLeave, auth: true},
 		"rooms":          {fn: r.handleRooms, auth: true},
 		"invite":         {fn: r.handleInvite, auth: true},
-		"chat":           {fn: m.handleChat, auth: true, message: true},
-		"private":        {fn: m.handlePrivate, auth: true, message: true},
+		"chat":           {fn: m.handleChat, auth: true, message: true, stored: true},
+		"private":        {fn: m.handlePrivate, auth: true, message: true, stored: true},
 		"typing":         {fn: m.handleTyping, auth: true, message: true},
 		"history":        {fn: m.handleHistory, auth: true},
 		"read":           {fn: m.handleRead, auth: true},
-		"edit":           {fn: m.handleEdit, auth: true, message: true},
+		"edit":           {fn: m.handleEdit, auth: true, message: true, stored: true},
 		"delete":         {fn: m.handleDelete, auth: true},
-		"react":          {fn: m.handleReact, auth: true, message: true},
+		"react":          {fn: m.handleReact, auth: true, message: true, stored: true},
 		"thread":         {fn: m.handleThread, auth: true},
 		"search":         {fn: m.handleSearch, auth: true},
 		"kick":           {fn: mod.handleKick, auth: true},
@@ -209,13 +226,20 @@ func (s *session) userName() string {
 // Frame handles one frame; see dispatch.
 func (s *session) Frame(msg []byte) { s.d.dispatch(s, msg) }
 
+// Binary answers a binary frame; see dispatcher.refuseBinary.
+func (s *session) Binary([]byte) { s.d.refuseBinary(s) }
+
 // Closed is called once the connection has closed.
 func (s *session) Closed() {}
 
 // dispatcher runs frames through the table.
 type dispatcher struct {
-	table   map[string]handler
-	hub     *Hub
+	table map[string]handler
+	hub   *Hub
+	// perUser is the allowance of what is stored (chat, private, edit,
+	// react) that all of an account's connections share, so that more
+	// connections do not mean more messages.
+	perUser *auth.Limiter
 	limits  LimitsConfig
 	log     *slog.Logger
 	metrics *metrics
@@ -268,6 +292,12 @@ func (d *dispatcher) dispatch(s *session, msg []byte) {
 		s.send(errorFrame(errorf(codeUnauthenticated, "Sign in first: send auth"), f.Type, ""))
 		return
 	}
+	if h.stored {
+		if _, ok, wait := d.perUser.Reserve(formatID(s.user.ID)); !ok {
+			s.send(errorFrame(d.refuse(s, "Too many messages from your account; slow down", "user_messages", wait), f.Type, clientMsgIDOf(f)))
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(d.ctx, handlerTimeout)
 	defer cancel()
 	if err := h.fn(ctx, s, f); err != nil {
@@ -277,6 +307,19 @@ func (d *dispatcher) dispatch(s *session, msg []byte) {
 		}
 		s.send(errorFrame(err, f.Type, clientMsgIDOf(f)))
 	}
+}
+
+// refuseBinary answers a binary frame with bad_request. It spends from
+// the frames allowance like any other frame, so a client that floods
+// binary frames is refused and, like any flood, closed with 1008.
+func (d *dispatcher) refuseBinary(s *session) {
+	if limited := d.allowFrame(s, false); limited != nil {
+		if !s.conn.dropped.Load() {
+			s.send(errorFrame(limited, "", ""))
+		}
+		return
+	}
+	s.send(errorFrame(errorf(codeBadRequest, "Binary frames are not part of the protocol; send JSON text frames"), "", ""))
 }
 
 // isStoreDown: the store failed, and has logged it once already.
@@ -298,14 +341,20 @@ func (d *dispatcher) allowFrame(s *session, message bool) *protoError {
 	if lim.AllowN(now, 1) {
 		return nil
 	}
-	d.metrics.rateLimited.WithLabelValues(kind).Inc()
-	if !s.limits.strikes.AllowN(now, 1) {
-		d.log.Warn("rate limit abuse; connection closed with 1008", "client", s.conn.id, "user", s.userName(), "ip", s.conn.ip)
-		d.hub.Drop(s.conn, websocket.ClosePolicyViolation, "rate limit exceeded")
-	}
 	r := lim.ReserveN(now, 1)
 	wait := r.DelayFrom(now)
 	r.CancelAt(now)
+	return d.refuse(s, what, kind, wait)
+}
+
+// refuse counts a refused frame against the connection's strikes (out
+// of them, it is closed with 1008) and returns the rate_limited answer.
+func (d *dispatcher) refuse(s *session, what, kind string, wait time.Duration) *protoError {
+	d.metrics.rateLimited.WithLabelValues(kind).Inc()
+	if !s.limits.strikes.AllowN(time.Now(), 1) {
+		d.log.Warn("rate limit abuse; connection closed with 1008", "client", s.conn.id, "user", s.userName(), "ip", s.conn.ip)
+		d.hub.Drop(s.conn, websocket.ClosePolicyViolation, "rate limit exceeded")
+	}
 	return rateLimited(what, wait)
 }
 

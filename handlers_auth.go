@@ -13,14 +13,50 @@ import (
 )
 
 // authHandlers sign connections in and out and change passwords.
+//
+// Failed password sign-ins are limited so that they slow the guesser,
+// not the account's owner: per address, and per account and address,
+// both low; per account alone only at a much higher cap, which stops a
+// guesser spread over many addresses without letting one address lock
+// anyone out. Tokens are never guessed (256 random bits), so a failed
+// resume counts only against badTokensByIP, never against password
+// failures, and password failures never block a valid token.
 type authHandlers struct {
 	deps
-	cfg          AuthConfig
-	hasher       *auth.Hasher
-	failedByIP   *auth.Limiter // failed sign-ins per client address
-	failedByUser *auth.Limiter // failed sign-ins per lower-cased username
-	signupsByIP  *auth.Limiter // new accounts per client address
-	links        linkBase
+	cfg            AuthConfig
+	hasher         *auth.Hasher
+	failedByIP     *auth.Limiter // failed sign-ins per client address
+	failedByUserIP *auth.Limiter // failed sign-ins per lower-cased username and address
+	failedByUser   *auth.Limiter // failed sign-ins per lower-cased username, from anywhere
+	badTokensByIP  *auth.Limiter // failed token resumes and reset links per client address
+	signupsByIP    *auth.Limiter // new accounts per client address
+	signIns        *auth.Limiter // sign-ins (password or token) per user id
+	links          linkBase
+	maxUpload      int64 // uploads.max_bytes, told to clients; 0 when uploads are off
+}
+
+// failedTokensPerIP is how many unknown or expired tokens and reset links
+// one address may present per auth.failed_login_window: enough for a
+// household coming back after their tokens expired, not for a scan.
+const failedTokensPerIP = 100
+
+func newAuthHandlers(d deps, cfg AuthConfig, signInsPerMinute int, hasher *auth.Hasher, links linkBase, maxUpload int64) *authHandlers {
+	return &authHandlers{deps: d, cfg: cfg, hasher: hasher, links: links, maxUpload: maxUpload,
+		failedByIP:     auth.NewLimiter(cfg.FailedLoginsPerIP, cfg.FailedLoginWindow),
+		failedByUserIP: auth.NewLimiter(cfg.FailedLoginsPerUserAndIP, cfg.FailedLoginWindow),
+		failedByUser:   auth.NewLimiter(cfg.FailedLoginsPerUser, cfg.FailedLoginWindow),
+		badTokensByIP:  auth.NewLimiter(failedTokensPerIP, cfg.FailedLoginWindow),
+		signupsByIP:    auth.NewLimiter(cfg.SignupsPerIPPerHour, time.Hour),
+		signIns:        auth.NewLimiter(signInsPerMinute, time.Minute)}
+}
+
+// maxUploadBytes is the largest upload a client may send, or 0 when
+// uploads are off.
+func maxUploadBytes(u UploadsConfig) int64 {
+	if !u.Enabled {
+		return 0
+	}
+	return u.MaxBytes
 }
 
 // signInRetries bounds how often a sign-in reads its view again because
@@ -37,12 +73,24 @@ func (h *authHandlers) handleAuth(ctx context.Context, s *session, f Frame) erro
 		return err
 	}
 	if d.Token != "" {
-		if blocked, wait := h.failedByIP.Blocked(s.conn.ip); blocked {
-			return rateLimited("Too many failed sign-ins from your address; try again later", wait)
+		res, ok, wait := h.badTokensByIP.Reserve(s.conn.ip)
+		if !ok {
+			h.metrics.rateLimited.WithLabelValues("login").Inc()
+			return rateLimited("Too many unknown sign-in tokens from your address; try again later", wait)
 		}
-		err := h.attach(s, auth.HashToken(d.Token), d.Token, false, true)
+		hash := auth.HashToken(d.Token)
+		u, _, err := h.store.TokenUser(hash, h.now())
 		if errors.Is(err, store.ErrNotFound) {
-			h.failedByIP.Spend(s.conn.ip)
+			return errorf(codeAuthFailed, "Session expired or signed out; sign in with your password")
+		} else if err != nil {
+			return err
+		}
+		res.Cancel() // a token that works is no failure
+		if err := h.reserveSignIn(u.ID); err != nil {
+			return err
+		}
+		err = h.attach(s, hash, d.Token, false, true)
+		if errors.Is(err, store.ErrNotFound) {
 			return errorf(codeAuthFailed, "Session expired or signed out; sign in with your password")
 		}
 		return err
@@ -111,7 +159,7 @@ func (h *authHandlers) authenticated(s *session, v store.SignInView, roomIDs []s
 	}
 	return authenticatedData{ClientID: s.conn.id, UserID: formatID(v.User.ID), Username: v.User.Name, Token: token,
 		ExpiresAt: formatTime(v.Expires), Created: created, IsAdmin: v.User.Admin, OnlineUsers: online, Rooms: infos,
-		Unread: unread, Directs: directs}
+		Unread: unread, Directs: directs, MaxUploadBytes: h.maxUpload}
 }
 
 // signIn checks a username and password and stores the token grant for
@@ -127,7 +175,9 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 	switch {
 	case d.Username == "":
 		return false, errorf(codeBadRequest, "Username required")
-	case checkUsername(d.Username) != nil:
+	case !validName(d.Username, maxUsernameLen):
+		// Names of dots alone are refused only for new accounts (signUp):
+		// one registered before that rule may still sign in.
 		return false, checkUsername(d.Username)
 	case d.Password == "":
 		return false, errorf(codeInvalidPassword, "Password required")
@@ -135,15 +185,14 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 		return false, errorf(codeInvalidPassword, "Password is longer than %d bytes", maxPasswordBytes)
 	}
 	key := strings.ToLower(d.Username)
-	ipRes, userRes, err := h.reserveAttempt(s.conn.ip, key)
+	attempt, err := h.reserveAttempt(s.conn.ip, key)
 	if err != nil {
 		return false, err
 	}
 	succeeded := false
 	defer func() {
 		if succeeded {
-			ipRes.Cancel()
-			userRes.Cancel()
+			attempt.cancel()
 		}
 	}()
 	failed := errorf(codeAuthFailed, "Wrong username or password")
@@ -159,6 +208,9 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 	case err == nil && d.Create != nil && *d.Create:
 		succeeded = true
 		return false, errorf(codeUsernameTaken, "The name %s is taken; choose another or sign in", u.Name)
+	case errors.Is(err, store.ErrNotFound) && d.Create != nil && *d.Create:
+		succeeded = true
+		return false, errorf(codeRegistrationClosed, "This server does not accept new sign-ups")
 	case errors.Is(err, store.ErrNotFound):
 		// The same work as a real check, so timing does not tell whether
 		// the user exists.
@@ -179,6 +231,9 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 		return false, failed
 	}
 	succeeded = true
+	if err := h.reserveSignIn(u.ID); err != nil {
+		return false, err
+	}
 	_, err = h.bus.Do(ctx, s.origin(), store.IssueToken{UserID: u.ID, Token: grant})
 	switch {
 	case errors.Is(err, store.ErrSuspended):
@@ -191,6 +246,9 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 
 // signUp registers a new account with the sign-in's token.
 func (h *authHandlers) signUp(ctx context.Context, s *session, d authData, grant store.TokenGrant, failed *protoError) error {
+	if err := checkUsername(d.Username); err != nil {
+		return err
+	}
 	if len([]rune(d.Password)) < minPasswordLen {
 		return errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
 	}
@@ -214,21 +272,51 @@ func (h *authHandlers) signUp(ctx context.Context, s *session, d authData, grant
 	return err
 }
 
-// reserveAttempt takes one failed attempt from the address's and the
-// username's allowances before a password is checked.
-func (h *authHandlers) reserveAttempt(ip, usernameKey string) (auth.Reservation, auth.Reservation, error) {
-	ipRes, ok, wait := h.failedByIP.Reserve(ip)
-	if !ok {
-		h.metrics.rateLimited.WithLabelValues("login").Inc()
-		return auth.Reservation{}, auth.Reservation{}, rateLimited("Too many failed sign-ins from your address; try again later", wait)
+// reserveSignIn takes one sign-in from the account's allowance, before
+// its token is issued or its connection attached: all its connections
+// together sign in at most limits.sign_ins_per_minute times, so one
+// account reconnecting in a loop costs everyone else little.
+func (h *authHandlers) reserveSignIn(userID uint64) error {
+	if _, ok, wait := h.signIns.Reserve(formatID(userID)); !ok {
+		h.metrics.rateLimited.WithLabelValues("sign_ins").Inc()
+		return rateLimited("This account has signed in too often in the last minute; try again shortly", wait)
 	}
-	userRes, ok, wait := h.failedByUser.Reserve(usernameKey)
-	if !ok {
-		ipRes.Cancel()
-		h.metrics.rateLimited.WithLabelValues("login").Inc()
-		return auth.Reservation{}, auth.Reservation{}, rateLimited("Too many failed sign-ins for this username; try again later", wait)
+	return nil
+}
+
+// attempt is one failed password attempt taken from every allowance it
+// counts against; cancel gives it back when the password was right.
+type attempt []auth.Reservation
+
+func (a attempt) cancel() {
+	for _, r := range a {
+		r.Cancel()
 	}
-	return ipRes, userRes, nil
+}
+
+// reserveAttempt takes one failed attempt from the address's, the
+// username's at this address and the username's allowances before a
+// password is checked; if any is exhausted it takes none.
+func (h *authHandlers) reserveAttempt(ip, usernameKey string) (attempt, error) {
+	var taken attempt
+	for _, l := range []struct {
+		lim  *auth.Limiter
+		key  string
+		what string
+	}{
+		{h.failedByIP, ip, "from your address"},
+		{h.failedByUserIP, usernameKey + "\x00" + ip, "for this username from your address"},
+		{h.failedByUser, usernameKey, "for this username"},
+	} {
+		res, ok, wait := l.lim.Reserve(l.key)
+		if !ok {
+			taken.cancel()
+			h.metrics.rateLimited.WithLabelValues("login").Inc()
+			return nil, rateLimited("Too many failed sign-ins "+l.what+"; try again later", wait)
+		}
+		taken = append(taken, res)
+	}
+	return taken, nil
 }
 
 // handleChangePassword replaces the password after checking the current
@@ -242,7 +330,7 @@ func (h *authHandlers) handleChangePassword(ctx context.Context, s *session, f F
 	if err := checkNewPassword(d.NewPassword); err != nil {
 		return err
 	}
-	ipRes, userRes, err := h.reserveAttempt(s.conn.ip, strings.ToLower(s.user.Name))
+	attempt, err := h.reserveAttempt(s.conn.ip, strings.ToLower(s.user.Name))
 	if err != nil {
 		return err
 	}
@@ -257,8 +345,7 @@ func (h *authHandlers) handleChangePassword(ctx context.Context, s *session, f F
 	if !ok {
 		return errorf(codeAuthFailed, "Current password is wrong")
 	}
-	ipRes.Cancel()
-	userRes.Cancel()
+	attempt.cancel()
 	hash, err := h.hasher.Hash(ctx, d.NewPassword)
 	if err != nil {
 		return err
@@ -349,9 +436,9 @@ func (h *authHandlers) handleResetPassword(ctx context.Context, s *session, f Fr
 	if err := checkNewPassword(d.NewPassword); err != nil {
 		return err
 	}
-	res, ok, wait := h.failedByIP.Reserve(s.conn.ip)
+	res, ok, wait := h.badTokensByIP.Reserve(s.conn.ip)
 	if !ok {
-		return rateLimited("Too many failed sign-ins from your address; try again later", wait)
+		return rateLimited("Too many unknown links or tokens from your address; try again later", wait)
 	}
 	hash, err := h.hasher.Hash(ctx, d.NewPassword)
 	if err != nil {

@@ -3,19 +3,24 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"parley/internal/auth"
 	"parley/internal/store"
 )
 
 // messageHandlers post, read and act on messages.
 type messageHandlers struct {
 	deps
-	limits LimitsConfig
-	keep   int // history.per_room
+	limits   LimitsConfig
+	keep     int           // history.per_room
+	searches *auth.Limiter // searches started per user id
+	gate     *searchGate   // searches running
 }
 
 // maxFilesPerMessage bounds the attachments of one message.
@@ -375,24 +380,32 @@ func (h *messageHandlers) handleReact(ctx context.Context, s *session, f Frame) 
 		return err
 	}
 	_, err = h.bus.Do(ctx, s.origin(), store.React{Conv: conv, Seq: seq, UserID: s.user.ID, Emoji: d.Emoji})
+	var muted *store.MutedError
+	if errors.As(err, &muted) {
+		return mutedError(conv.RoomID, muted.Until)
+	}
 	return actionError(err)
 }
 
-// handleThread answers with a message and its replies.
+// handleThread answers with a message and its replies, a page at a time.
 func (h *messageHandlers) handleThread(ctx context.Context, s *session, f Frame) error {
-	var d targetData
+	var d threadRequest
 	if err := decodeData(f, &d); err != nil {
 		return err
 	}
-	conv, seq, err := h.target(s, d)
+	after, perr := parseMessageID("after", d.After)
+	if perr != nil {
+		return perr
+	}
+	conv, seq, err := h.target(s, d.targetData)
 	if err != nil {
 		return err
 	}
-	parent, replies, err := h.store.Thread(conv, seq)
+	parent, replies, more, err := h.store.Thread(conv, seq, after)
 	if err != nil {
 		return actionError(err)
 	}
-	out := threadData{MessageID: formatMessageID(seq), Parent: toMessageFrame(parent), Replies: toMessageFrames(replies)}
+	out := threadData{MessageID: formatMessageID(seq), Parent: toMessageFrame(parent), Replies: toMessageFrames(replies), HasMore: more}
 	out.RoomID, out.WithUserID = replyAddress(conv, s.user.ID)
 	s.send(marshalFrame("thread", out))
 	return nil
@@ -423,6 +436,20 @@ func (h *messageHandlers) handleSearch(ctx context.Context, s *session, f Frame)
 	case limit < 0 || limit > maxSearchResults:
 		return errorf(codeBadRequest, "limit must be between 1 and %d", maxSearchResults)
 	}
+	// A search reads up to 20,000 messages: its allowance is taken, and
+	// its place in line, before any are read.
+	res, ok, wait := h.searches.Reserve(formatID(s.user.ID))
+	if !ok {
+		h.metrics.rateLimited.WithLabelValues("searches").Inc()
+		return rateLimited(fmt.Sprintf("You have searched %d times in the last minute; wait a little", h.limits.SearchesPerMinute), wait)
+	}
+	leave, err := h.gate.enter(ctx, s.user.ID)
+	if err != nil {
+		res.Cancel() // it did not run
+		h.metrics.rateLimited.WithLabelValues("searches").Inc()
+		return err
+	}
+	defer leave()
 	var convs []store.Conv
 	if d.RoomID != "" || d.WithUserID != "" {
 		conv, err := h.conversation(s, d.RoomID, d.WithUserID)
@@ -448,6 +475,46 @@ func (h *messageHandlers) handleSearch(ctx context.Context, s *session, f Frame)
 	}
 	s.send(marshalFrame("searchResults", searchResultsData{Query: q, Results: toMessageFrames(hits), Truncated: truncated}))
 	return nil
+}
+
+// searchGate keeps searches from crowding out everything else: one user
+// runs one search at a time, and the server at most len(slots), which
+// leaves CPUs free for chat. Searches beyond that wait for a slot in the
+// order they came (a channel serves its waiting senders first come,
+// first served), so one user's searches cannot starve another's.
+type searchGate struct {
+	slots chan struct{}
+
+	mu      sync.Mutex // guards running
+	running map[uint64]bool
+}
+
+func newSearchGate(n int) *searchGate {
+	return &searchGate{slots: make(chan struct{}, max(n, 1)), running: map[uint64]bool{}}
+}
+
+// enter waits for a slot for one of user's searches and returns its
+// release; a user whose search is still running is refused at once.
+func (g *searchGate) enter(ctx context.Context, user uint64) (func(), error) {
+	g.mu.Lock()
+	if g.running[user] {
+		g.mu.Unlock()
+		return nil, &protoError{Code: codeRateLimited, Message: "Your previous search is still running; wait for its results", RetryAfter: 1}
+	}
+	g.running[user] = true
+	g.mu.Unlock()
+	done := func() {
+		g.mu.Lock()
+		delete(g.running, user)
+		g.mu.Unlock()
+	}
+	select {
+	case g.slots <- struct{}{}:
+		return func() { <-g.slots; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, &protoError{Code: codeRateLimited, Message: "The server is busy with other searches; try again shortly", RetryAfter: 2}
+	}
 }
 
 // parseMessageID reads a message id (or an empty one as 0).

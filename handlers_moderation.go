@@ -44,7 +44,9 @@ func (h *moderationHandlers) read(f Frame) (modRequest, error) {
 			return m, err
 		}
 	}
-	m.d.Reason = truncate(m.d.Reason, maxTopicChars)
+	if err := checkReason(m.d.Reason); err != nil {
+		return m, err
+	}
 	var err error
 	m.target, err = findUser(h.store, m.d.UserID, m.d.Username)
 	return m, err

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"parley/internal/auth"
+
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 )
@@ -33,12 +35,23 @@ type Conn struct {
 	sess    *melody.Session
 	out     *batchConn // the connection under gorilla; set when it is hijacked
 	handler ConnHandler
+	hub     *Hub
+
+	// queuedBytes is the size of the frames handed to melody and not yet
+	// written: what this connection holds in memory. Past the hub's
+	// sendBufferBytes the connection is a slow consumer.
+	queuedBytes atomic.Int64
 
 	// who is set when the connection signs in, and changed (its token,
 	// after a password change) only under the hub's lock.
 	who atomic.Pointer[identity]
 
 	dropped atomic.Bool // set once when the server closes the connection
+
+	// signIn closes the connection if it has not signed in in time; set
+	// on connect and stopped on disconnect, both on the connection's
+	// own goroutine.
+	signIn *time.Timer
 }
 
 // identity is whom a signed-in connection belongs to, and the token it
@@ -59,17 +72,27 @@ func (c *Conn) IP() string { return c.ip }
 func (c *Conn) Request() *http.Request { return c.request }
 
 // Send queues a frame for the connection without blocking. A connection
-// whose send buffer is full is dropped as a slow consumer.
+// whose send buffer is full, in frames or in bytes, is dropped as a slow
+// consumer: one frame larger than the byte limit still goes out alone,
+// but nothing queues behind it.
 func (c *Conn) Send(frame []byte) {
+	n := int64(len(frame))
+	if before := c.queuedBytes.Add(n) - n; c.hub.sendBufferBytes > 0 && before > 0 && before+n > c.hub.sendBufferBytes {
+		c.queuedBytes.Add(-n)
+		c.hub.slowConsumer(c, "send buffer bytes")
+		return
+	}
 	c.out.queued.Add(1)
 	if err := c.sess.Write(frame); err != nil { // the session is closed
 		c.out.unqueue()
+		c.queuedBytes.Add(-n)
 	}
 }
 
 // ConnHandler receives a connection's frames, one at a time, in order.
 type ConnHandler interface {
 	Frame(msg []byte)
+	Binary(msg []byte) // a binary frame, which the protocol does not use
 	Closed()
 }
 
@@ -95,6 +118,11 @@ type HubConfig struct {
 	PongWait      time.Duration // how long a connection may stay silent
 	PresenceLimit int           // above this many online users, presence goes only to users who share a room
 	CheckOrigin   func(*http.Request) bool
+
+	// What one client may hold or cause; 0 for no limit.
+	SendBufferBytes  int64         // bytes of frames queued per connection before it is a slow consumer
+	SignInTimeout    time.Duration // a connection not signed in by then is closed
+	AnnounceInterval time.Duration // spaces a user's presence announcements past presenceBurst (hub_presence.go)
 }
 
 // Hub owns connections, room subscriptions and presence.
@@ -103,9 +131,14 @@ type Hub struct {
 	m             *melody.Melody
 	metrics       *metrics
 	presenceLimit int
-	background    sync.WaitGroup // goroutines that close connections
+	background    sync.WaitGroup // goroutines that close connections, and deferred presence timers
 
-	mu    sync.RWMutex     // guards conns, rooms, users, everyone, seen, and changes to a Conn's who
+	// What one client may hold or cause (HubConfig).
+	signInTimeout   time.Duration
+	sendBufferBytes int64         // bytes one connection may have queued; 0 for no limit
+	presenceBudget  *auth.Limiter // spaces each user's presence announcements; nil for none
+
+	mu    sync.RWMutex     // guards conns, rooms, users, everyone, seen, deferred, closing, and changes to a Conn's who
 	conns map[string]*Conn // by id
 	rooms map[string]map[*Conn]struct{}
 	users map[uint64]*presence
@@ -125,6 +158,10 @@ type Hub struct {
 	// may miss an event already delivered, so attaching with it is refused
 	// (see SignIn and Subscribe).
 	seen uint64
+	// deferred holds users whose presence changed past their allowance
+	// (hub_presence.go); closing stops deferring at shutdown.
+	deferred map[uint64]*deferredPresence
+	closing  bool
 }
 
 // NewHub configures melody for parley. Its defaults do not suit a chat
@@ -142,7 +179,10 @@ func NewHub(cfg HubConfig, log *slog.Logger, m *metrics) *Hub {
 		everyone:      map[uint64]*presence{},
 		remote:        map[uint64]*presence{},
 		remoteRooms:   map[string]map[uint64]struct{}{},
+		deferred:      map[uint64]*deferredPresence{},
 	}
+	h.signInTimeout, h.sendBufferBytes = cfg.SignInTimeout, cfg.SendBufferBytes
+	h.presenceBudget = newPresenceBudget(cfg.AnnounceInterval)
 	mc := h.m.Config
 	mc.MaxMessageSize = cfg.FrameBytes
 	mc.MessageBufferSize = cfg.SendBuffer
@@ -173,7 +213,7 @@ var ErrHubClosed = errors.New("server is shutting down")
 // closes. open makes the connection's handler; it is called before any
 // frame is read.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, ip string, open func(*Conn) ConnHandler) error {
-	c := &Conn{id: newClientID(), ip: ip, request: r}
+	c := &Conn{id: newClientID(), ip: ip, request: r, hub: h}
 	c.handler = open(c)
 	err := h.m.HandleRequestWithKeys(batchingWriter{ResponseWriter: w, c: c}, r, map[string]any{connKey: c})
 	if errors.Is(err, melody.ErrClosed) {
@@ -203,6 +243,14 @@ func (h *Hub) wire() {
 		h.mu.Lock()
 		h.conns[c.id] = c
 		h.mu.Unlock()
+		if h.signInTimeout > 0 {
+			c.signIn = time.AfterFunc(h.signInTimeout, func() {
+				if c.who.Load() == nil {
+					h.log.Info("connection closed: not signed in in time", "client", c.id, "ip", c.ip, "timeout", h.signInTimeout)
+					h.Drop(c, websocket.ClosePolicyViolation, "sign in first")
+				}
+			})
+		}
 		c.Send(marshalFrame("connected", connectedData{ClientID: c.id, Server: "parley", Protocol: protocolVersion}))
 	})
 	h.m.HandleMessage(func(sess *melody.Session, msg []byte) {
@@ -211,11 +259,22 @@ func (h *Hub) wire() {
 			c.handler.Frame(msg)
 		}
 	})
-	h.m.HandleSentMessage(func(sess *melody.Session, _ []byte) {
-		connOf(sess).out.flushSent()
+	h.m.HandleMessageBinary(func(sess *melody.Session, msg []byte) {
+		c := connOf(sess)
+		if !c.dropped.Load() {
+			c.handler.Binary(msg)
+		}
+	})
+	h.m.HandleSentMessage(func(sess *melody.Session, msg []byte) {
+		c := connOf(sess)
+		c.queuedBytes.Add(-int64(len(msg)))
+		c.out.flushSent()
 	})
 	h.m.HandleDisconnect(func(sess *melody.Session) {
 		c := connOf(sess)
+		if c.signIn != nil {
+			c.signIn.Stop()
+		}
 		h.detach(c)
 		c.handler.Closed()
 	})
@@ -229,11 +288,7 @@ func (h *Hub) wire() {
 			// melody would drop this frame and carry on, leaving the client
 			// with a silent gap. Disconnect it instead; it resumes with its
 			// token and fetches what it missed.
-			if !c.dropped.Load() {
-				h.metrics.slowConsumers.Inc()
-				h.log.Warn("slow consumer disconnected", "client", c.id, "user", c.userName(), "ip", c.ip)
-			}
-			h.Drop(c, websocket.CloseTryAgainLater, "send buffer full")
+			h.slowConsumer(c, "send buffer frames")
 		case errors.Is(err, websocket.ErrReadLimit):
 			h.log.Warn("frame too large; connection closed with 1009", "client", c.id, "user", c.userName(), "ip", c.ip)
 		case errors.Is(err, melody.ErrWriteClosed), errors.Is(err, melody.ErrSessionClosed):
@@ -242,6 +297,16 @@ func (h *Hub) wire() {
 			h.log.Debug("connection error", "client", c.id, "err", err)
 		}
 	})
+}
+
+// slowConsumer drops a connection that fell too far behind.
+func (h *Hub) slowConsumer(c *Conn, limit string) {
+	if !c.dropped.Load() {
+		h.metrics.slowConsumers.Inc()
+		h.log.Warn("slow consumer disconnected", "client", c.id, "user", c.userName(), "ip", c.ip, "limit", limit,
+			"queued_bytes", c.queuedBytes.Load())
+	}
+	h.Drop(c, websocket.CloseTryAgainLater, "send buffer full")
 }
 
 // userName is the connection's user, for logs; empty before sign-in.
@@ -282,6 +347,9 @@ func (c *Conn) close(code int, reason string) {
 
 // Close closes every connection with 1001 and refuses new ones.
 func (h *Hub) Close() {
+	h.mu.Lock()
+	h.stopPresenceLocked()
+	h.mu.Unlock()
 	_ = h.m.CloseWithMsg(melody.FormatCloseMessage(melody.CloseGoingAway, "server shutting down"))
 }
 
@@ -362,7 +430,7 @@ func (h *Hub) SignIn(c *Conn, who identity, rooms []string, peers []uint64, hell
 		}
 	}
 	if first && h.remote[who.userID] == nil {
-		h.sendPresenceLocked(p, marshalFrame("userOnline", p.ref()))
+		h.announceLocked(p, true)
 	}
 	h.mu.Unlock()
 	if first && h.relay != nil {
@@ -406,7 +474,7 @@ func (h *Hub) detachLocked(c *Conn) *presence {
 	delete(h.users, who.userID)
 	delete(h.everyone, who.userID)
 	if h.remote[who.userID] == nil {
-		h.sendPresenceLocked(p, marshalFrame("userOffline", p.ref()))
+		h.announceLocked(p, false)
 	}
 	return p
 }
@@ -629,10 +697,11 @@ func (h *Hub) audienceLocked(p *presence, withEveryone bool, fn func(*presence))
 }
 
 // sameOrAllowedOrigin is the WebSocket origin check: browsers send
-// Origin, and only the server's own origin or a listed one may open a
-// connection (cross-site WebSocket hijacking). Clients without Origin are
-// not browsers and must still authenticate.
-func sameOrAllowedOrigin(allowed []string) func(*http.Request) bool {
+// Origin, and only the server's own origin (its scheme, as scheme tells
+// it, and its host) or a listed one may open a connection (cross-site
+// WebSocket hijacking). Clients without Origin are not browsers and must
+// still authenticate.
+func sameOrAllowedOrigin(allowed []string, scheme func(*http.Request) string) func(*http.Request) bool {
 	set := map[string]bool{}
 	for _, o := range allowed {
 		set[strings.ToLower(strings.TrimRight(o, "/"))] = true
@@ -649,6 +718,6 @@ func sameOrAllowedOrigin(allowed []string) func(*http.Request) bool {
 		if err != nil {
 			return false
 		}
-		return strings.EqualFold(u.Host, r.Host)
+		return strings.EqualFold(u.Scheme, scheme(r)) && strings.EqualFold(u.Host, r.Host)
 	}
 }

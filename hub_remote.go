@@ -67,7 +67,7 @@ func (h *Hub) RemoteOnline(node string, id uint64, name string, rooms []string, 
 		r.peers[p] = struct{}{}
 	}
 	if !wasOnline {
-		h.sendPresenceLocked(r, marshalFrame("userOnline", r.ref()))
+		h.announceLocked(r, true)
 	}
 }
 
@@ -89,7 +89,7 @@ func (h *Hub) RemoteOffline(node string, id uint64) {
 		h.unindexRemoteLocked(room, id)
 	}
 	if h.users[id] == nil {
-		h.sendPresenceLocked(r, marshalFrame("userOffline", r.ref()))
+		h.announceLocked(r, false)
 	}
 }
 

@@ -13,3 +13,11 @@ func (h *Hub) sendUser(userID uint64, frame []byte) int {
 	defer h.mu.RUnlock()
 	return h.sendUserLocked(userID, frame)
 }
+
+// presencePending is how many users' presence announcements wait for
+// their allowance.
+func (h *Hub) presencePending() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.deferred)
+}

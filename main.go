@@ -14,8 +14,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +66,7 @@ Commands:
   status           show whether a server runs, and the database's sizes
   user ...         add, passwd, rm, list, admin, reset, unban: manage accounts
   healthcheck      exit 0 if the server on this machine is ready, 1 if not
+  check            find damaged records in the database, even while it serves
   version          print the version and commit
   help             show this help
 
@@ -90,6 +94,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return runUser(ctx, args, environ, stdin, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args, environ, stdout, stderr)
+	case "check":
+		return runCheck(ctx, args, environ, stdout, stderr)
 	case "version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -186,6 +192,9 @@ type server struct {
 	acme    *autocert.Manager
 	now     func() time.Time
 	ipConns *ipCounter
+	// diskFree is the free space on the database's disk (statfs; tests
+	// swap it).
+	diskFree func() (uint64, error)
 
 	// cancel stops what outlives connections (handlers' contexts, the
 	// janitor) once shutdown has finished with the connections.
@@ -193,6 +202,7 @@ type server struct {
 	conns  sync.WaitGroup // WebSocket handlers in flight
 
 	warnedXFF    atomic.Bool // logged once: X-Forwarded-For from an untrusted peer
+	warnedScheme atomic.Bool // logged once: a same-host page refused for its scheme
 	shuttingDown atomic.Bool // /readyz answers 503 once set
 
 	mu           sync.Mutex // guards redirectAddr
@@ -214,6 +224,14 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 		now:     now,
 		ipConns: &ipCounter{max: cfg.Limits.ConnectionsPerIP, counts: map[string]int{}},
 	}
+	dbDir := filepath.Dir(cfg.DB.Path)
+	s.diskFree = func() (uint64, error) {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dbDir, &st); err != nil {
+			return 0, err
+		}
+		return st.Bavail * uint64(st.Bsize), nil
+	}
 	for _, p := range cfg.Server.TrustedProxies {
 		n, _ := parseCIDROrIP(p) // validated with the config
 		s.proxies = append(s.proxies, n)
@@ -229,9 +247,11 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	st := storage.st
 	s.storage, s.store = storage, st
 	s.metrics = newMetrics()
-	s.hub = NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer, WriteWait: cfg.Server.WriteWait,
-		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit,
-		CheckOrigin: sameOrAllowedOrigin(cfg.Server.AllowedOrigins)}, logger, s.metrics)
+	s.hub = NewHub(HubConfig{FrameBytes: cfg.Limits.FrameBytes, SendBuffer: cfg.Server.SendBuffer,
+		SendBufferBytes: cfg.Server.SendBufferBytes, WriteWait: cfg.Server.WriteWait,
+		PongWait: cfg.Server.PongWait, PresenceLimit: cfg.Presence.BroadcastLimit, SignInTimeout: cfg.Server.SignInTimeout,
+		AnnounceInterval: cfg.Presence.AnnounceInterval,
+		CheckOrigin:      sameOrAllowedOrigin(allowedOrigins(cfg), s.requestScheme)}, logger, s.metrics)
 	if err := storage.relay(s.hub); err != nil {
 		storage.log.Close()
 		storage.close(logger)
@@ -248,17 +268,16 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	d := deps{store: st, bus: s.bus, hub: s.hub, now: now, log: logger, metrics: s.metrics}
 	links := linkBase{publicURL: cfg.Server.PublicURL, fallback: publicURL(cfg), tls: s.tls != nil}
 	s.frames = &dispatcher{hub: s.hub, limits: cfg.Limits, log: logger, metrics: s.metrics, ctx: ctx,
+		perUser: perSecondLimiter(cfg.Limits.MessagesPerSecond, cfg.Limits.Burst),
 		table: frameTable(
-			&authHandlers{deps: d, cfg: cfg.Auth, hasher: hasher, links: links,
-				failedByIP:   auth.NewLimiter(cfg.Auth.FailedLoginsPerIP, cfg.Auth.FailedLoginWindow),
-				failedByUser: auth.NewLimiter(cfg.Auth.FailedLoginsPerUser, cfg.Auth.FailedLoginWindow),
-				signupsByIP:  auth.NewLimiter(cfg.Auth.SignupsPerIPPerHour, time.Hour)},
+			newAuthHandlers(d, cfg.Auth, cfg.Limits.SignInsPerMinute, hasher, links, maxUploadBytes(cfg.Uploads)),
 			&roomHandlers{deps: d, limits: cfg.Limits, onJoin: cfg.History.OnJoin,
 				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
-			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom},
+			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom,
+				searches: auth.NewLimiter(cfg.Limits.SearchesPerMinute, time.Minute), gate: newSearchGate(runtime.GOMAXPROCS(0) / 2)},
 			&moderationHandlers{deps: d})}
-	s.uploads = &uploads{cfg: cfg.Uploads, store: st, bus: s.bus, now: now, log: logger, slots: make(chan struct{}, maxConcurrentUploads),
-		blobs: storage.blobs()}
+	s.uploads = newUploads(cfg.Uploads, st, s.bus, now, logger)
+	s.uploads.blobs = storage.blobs()
 	s.admin = &admin{store: st, bus: s.bus, hasher: hasher, publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return s, nil
 }
@@ -470,6 +489,37 @@ func (s *server) clientIP(r *http.Request) string {
 		host = hop
 	}
 	return host
+}
+
+// requestScheme is the scheme the client used: https on a TLS
+// connection; behind a trusted proxy, what its X-Forwarded-Proto says;
+// otherwise http.
+func (s *server) requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if s.trusted(host) {
+		switch p := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0])); p {
+		case "http", "https":
+			return p
+		}
+	}
+	return "http"
+}
+
+// allowedOrigins are the origins besides the server's own that may open
+// a WebSocket: server.allowed_origins, and server.public_url's, which a
+// TLS-terminating proxy serves the page from.
+func allowedOrigins(cfg Config) []string {
+	out := append([]string{}, cfg.Server.AllowedOrigins...)
+	if u, err := url.Parse(cfg.Server.PublicURL); err == nil && u.Host != "" {
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out
 }
 
 func (s *server) trusted(ip string) bool {

@@ -58,7 +58,7 @@ func newMetrics() *metrics {
 	for _, kind := range []string{"room", "direct"} {
 		m.messages.WithLabelValues(kind)
 	}
-	for _, limit := range []string{"messages", "frames", "login", "signup", "rooms"} {
+	for _, limit := range []string{"messages", "frames", "login", "signup", "rooms", "user_messages", "searches", "sign_ins"} {
 		m.rateLimited.WithLabelValues(limit)
 	}
 	version, commit, goVersion, _ := buildInfo()
@@ -140,12 +140,22 @@ func (m *metrics) observeBatch(b store.Batch) {
 	}
 }
 
-// handler serves /metrics to the addresses in metrics.allow (the peer's
-// own address: a proxy cannot vouch for anyone here).
-func (m *metrics) handler(allow []*net.IPNet) http.Handler {
+// handler serves /metrics to the addresses in metrics.allow. A request
+// with forwarding headers came through a proxy, whose own address (say
+// loopback) says nothing of the client's: from a proxy not in
+// server.trusted_proxies it is refused; from a trusted one, the client
+// address it forwards (clientIP) is what is checked.
+func (m *metrics) handler(allow []*net.IPNet, trusted func(ip string) bool, clientIP func(*http.Request) string) http.Handler {
 	h := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Real-IP") != "" {
+			if err != nil || !trusted(host) {
+				http.Error(w, "metrics are not served through a proxy that is not in server.trusted_proxies", http.StatusForbidden)
+				return
+			}
+			host = clientIP(r)
+		}
 		ip := net.ParseIP(host)
 		if err != nil || ip == nil || !containsIP(allow, ip) {
 			http.Error(w, "metrics are not served to your address (metrics.allow)", http.StatusForbidden)

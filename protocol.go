@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"parley/internal/store"
+
+	"github.com/forPelevin/gomoji"
 )
 
 // Frame is the envelope of every WebSocket message in both directions,
@@ -139,6 +141,11 @@ type targetData struct {
 	MessageID  string `json:"messageId"`
 }
 
+type threadRequest struct {
+	targetData
+	After string `json:"after"` // replies newer than this message id
+}
+
 type editData struct {
 	targetData
 	Content string `json:"content"`
@@ -254,6 +261,9 @@ type authenticatedData struct {
 	Rooms       []roomInfo   `json:"rooms"`
 	Unread      []unreadInfo `json:"unread"`
 	Directs     []directInfo `json:"directs"`
+	// MaxUploadBytes is uploads.max_bytes, so a client can refuse a file
+	// that is too large before sending it; absent when uploads are off.
+	MaxUploadBytes int64 `json:"maxUploadBytes,omitempty"`
 }
 
 type directInfo struct {
@@ -307,6 +317,9 @@ type historyOutData struct {
 
 type roomsData struct {
 	Rooms []roomInfo `json:"rooms"`
+	// HasMore: more rooms follow; ask again with after set to the last
+	// room's id.
+	HasMore bool `json:"hasMore,omitempty"`
 }
 
 // messageFrame is the wire form of a stored message, shared by "message",
@@ -395,6 +408,9 @@ type threadData struct {
 	MessageID  string         `json:"messageId"`
 	Parent     messageFrame   `json:"parent"`
 	Replies    []messageFrame `json:"replies"`
+	// HasMore: more replies follow; ask again with after set to the last
+	// reply's id.
+	HasMore bool `json:"hasMore,omitempty"`
 }
 
 type searchResultsData struct {
@@ -516,9 +532,13 @@ func validName(s string, maxLen int) bool {
 	return true
 }
 
+// onlyDots reports a name made of dots alone: ".", "..", "...". In a
+// path those mean "here" and "up", so URLs and tools would misread them.
+func onlyDots(s string) bool { return strings.Trim(s, ".") == "" }
+
 func checkUsername(name string) *protoError {
-	if !validName(name, maxUsernameLen) {
-		return errorf(codeInvalidUsername, "Username must be 1-%d letters, digits, '_', '-' or '.'", maxUsernameLen)
+	if !validName(name, maxUsernameLen) || onlyDots(name) {
+		return errorf(codeInvalidUsername, "Username must be 1-%d letters, digits, '_', '-' or '.', and not dots alone", maxUsernameLen)
 	}
 	return nil
 }
@@ -527,15 +547,16 @@ func checkRoomID(id string) *protoError {
 	if id == "" {
 		return errorf(codeInvalidRoom, "Missing roomId")
 	}
-	if !validName(id, maxRoomIDLen) {
-		return errorf(codeInvalidRoom, "Room id must be 1-%d letters, digits, '_', '-' or '.'", maxRoomIDLen)
+	if !validName(id, maxRoomIDLen) || onlyDots(id) {
+		return errorf(codeInvalidRoom, "Room id must be 1-%d letters, digits, '_', '-' or '.', and not dots alone", maxRoomIDLen)
 	}
 	return nil
 }
 
 // checkContent enforces the message rules: non-empty, at most maxChars
-// characters, no control characters but tab and line breaks. Content is
-// otherwise relayed verbatim: it is text, never markup.
+// characters, no control characters but tab and line breaks, no bidi
+// overrides. Content is otherwise relayed verbatim: it is text, never
+// markup.
 func checkContent(content string, maxChars int) *protoError {
 	if strings.TrimSpace(content) == "" {
 		return errorf(codeInvalidContent, "Message content is empty")
@@ -544,11 +565,23 @@ func checkContent(content string, maxChars int) *protoError {
 		return errorf(codeInvalidContent, "Message is %d characters; the limit is %d", n, maxChars)
 	}
 	for _, r := range content {
-		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
-			return errorf(codeInvalidContent, "Message contains control character U+%04X", r)
+		if r == '\t' || r == '\n' || r == '\r' {
+			continue
+		}
+		if refusedRune(r) {
+			return errorf(codeInvalidContent, "Message contains the control character U+%04X", r)
 		}
 	}
 	return nil
+}
+
+// refusedRune reports the characters no user text may hold: C0 and C1
+// controls (U+0000-U+001F, U+007F-U+009F) and the bidi overrides and
+// isolates (U+202A-U+202E, U+2066-U+2069), which make text display in an
+// order other than it is read: "invoice\u202Efdp.exe" shows as
+// "invoiceexe.pdf". The bidi marks U+200E and U+200F stay allowed.
+func refusedRune(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // checkClientMsgID bounds the client's correlation id; it is echoed to
@@ -557,10 +590,8 @@ func checkClientMsgID(id string) *protoError {
 	if len(id) > maxClientMsgIDLen {
 		return errorf(codeBadRequest, "clientMsgId is longer than %d bytes", maxClientMsgIDLen)
 	}
-	for _, r := range id {
-		if unicode.IsControl(r) {
-			return errorf(codeBadRequest, "clientMsgId contains control characters")
-		}
+	if strings.ContainsFunc(id, refusedRune) {
+		return errorf(codeBadRequest, "clientMsgId contains control characters")
 	}
 	return nil
 }
@@ -569,26 +600,37 @@ func checkTopic(topic string) *protoError {
 	if n := utf8.RuneCountInString(topic); n > maxTopicChars {
 		return errorf(codeBadRequest, "A topic is at most %d characters; this one is %d", maxTopicChars, n)
 	}
-	for _, r := range topic {
-		if unicode.IsControl(r) {
-			return errorf(codeBadRequest, "A topic is one line without control characters")
-		}
+	if strings.ContainsFunc(topic, refusedRune) {
+		return errorf(codeBadRequest, "A topic is one line without control characters")
 	}
 	return nil
 }
 
-// maxEmojiBytes bounds one reaction; an emoji with modifiers and joiners
-// stays well within it.
-const maxEmojiBytes = 32
+// checkReason applies the topic's rules to a moderation reason: one line
+// of at most maxTopicChars characters, without control characters.
+func checkReason(reason string) *protoError {
+	if n := utf8.RuneCountInString(reason); n > maxTopicChars {
+		return errorf(codeBadRequest, "A reason is at most %d characters; this one is %d", maxTopicChars, n)
+	}
+	if strings.ContainsFunc(reason, refusedRune) {
+		return errorf(codeBadRequest, "A reason is one line without control characters")
+	}
+	return nil
+}
 
+// maxEmojiBytes bounds one reaction before it is looked up; the longest
+// emoji sequences (families with skin tones) take 35 bytes.
+const maxEmojiBytes = 64
+
+// checkEmoji accepts exactly one emoji: a whole sequence from Unicode's
+// emoji list (keycaps, flags, skin tones and joined sequences included),
+// never letters that merely look wide (fullwidth "ｓ").
 func checkEmoji(e string) *protoError {
 	if e == "" || len(e) > maxEmojiBytes {
 		return errorf(codeInvalidEmoji, "A reaction is one emoji")
 	}
-	for _, r := range e {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || r == utf8.RuneError || (r < 0x80 && !unicode.IsDigit(r) && r != '#' && r != '*') {
-			return errorf(codeInvalidEmoji, "A reaction is one emoji")
-		}
+	if _, err := gomoji.GetInfo(e); err != nil {
+		return errorf(codeInvalidEmoji, "A reaction is one emoji")
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"parley/internal/store"
+
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -137,6 +140,9 @@ func TestAuth(t *testing.T) {
 		if !first.Created || first.UserID == "" || len(first.Token) < 22 {
 			t.Fatalf("first auth = %+v", first)
 		}
+		if first.MaxUploadBytes != 10<<20 {
+			t.Errorf("authenticated says maxUploadBytes %d, want uploads.max_bytes (10 MiB)", first.MaxUploadBytes)
+		}
 		expires, err := time.Parse(time.RFC3339, first.ExpiresAt)
 		if err != nil || time.Until(expires) < 29*24*time.Hour {
 			t.Fatalf("expiresAt %q: want about 30 days ahead (%v)", first.ExpiresAt, err)
@@ -165,6 +171,46 @@ func TestAuth(t *testing.T) {
 		if !strings.HasPrefix(unknown.Message, wrong.Message) {
 			t.Fatalf("unknown user says %q, wrong password says %q", unknown.Message, wrong.Message)
 		}
+	})
+
+	t.Run("create false never registers, create true only registers", func(t *testing.T) {
+		dial(t, ts.WSURL()).auth("alice", "alices-password")
+		c := dial(t, ts.WSURL())
+		c.send("auth", map[string]any{"username": "alice", "password": "not-alices-password", "create": false})
+		wrong := c.expectError(codeAuthFailed)
+		// A typo of a name is not a new account: the same answer as a
+		// wrong password, and no user "alcie" exists afterwards.
+		c.send("auth", map[string]any{"username": "alcie", "password": "alices-password", "create": false})
+		if typo := c.expectError(codeAuthFailed); typo.Message != wrong.Message {
+			t.Errorf("an unknown name says %q, a wrong password %q", typo.Message, wrong.Message)
+		}
+		if _, err := ts.srv.store.UserByName("alcie"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("signing in as an unknown name created it (err %v)", err)
+		}
+		c.send("auth", map[string]any{"username": "alice", "password": "alices-password", "create": false})
+		var a authenticatedData
+		decodeInto(t, c.expect("authenticated"), &a)
+		if a.Created || a.Username != "alice" {
+			t.Errorf("sign-in with create false = %+v", a)
+		}
+
+		n := dial(t, ts.WSURL())
+		n.send("auth", map[string]any{"username": "ALICE", "password": "whatever-password", "create": true})
+		if e := n.expectError(codeUsernameTaken); !strings.Contains(e.Message, "alice") {
+			t.Errorf("username_taken says %q", e.Message)
+		}
+		n.send("auth", map[string]any{"username": "alicia", "password": "alicias-password", "create": true})
+		var created authenticatedData
+		decodeInto(t, n.expect("authenticated"), &created)
+		if !created.Created || created.Username != "alicia" {
+			t.Errorf("create true = %+v", created)
+		}
+
+		closed := testConfig(t.TempDir())
+		closed.Auth.Registration = "closed"
+		cc := dial(t, startServer(t, &closed).WSURL())
+		cc.send("auth", map[string]any{"username": "nobody", "password": "whatever-password", "create": true})
+		cc.expectError(codeRegistrationClosed)
 	})
 
 	t.Run("invalid input", func(t *testing.T) {
@@ -506,6 +552,7 @@ func TestHistory(t *testing.T) {
 
 	// Page back to the start of the retained 100.
 	var all []messageFrame
+	var trimmed bool
 	before := j.History[0].ID
 	all = append(all, j.History...)
 	for {
@@ -513,13 +560,23 @@ func TestHistory(t *testing.T) {
 		var h historyOutData
 		decodeInto(t, b.expect("history"), &h)
 		all = append(h.Messages, all...)
+		if h.Trimmed && h.HasMore {
+			t.Errorf("a page says trimmed with hasMore")
+		}
 		if !h.HasMore {
+			trimmed = h.Trimmed
 			break
 		}
 		before = h.Messages[0].ID
 	}
 	if len(all) != 100 || all[0].Content != "msg 31" || all[99].Content != "msg 130" {
 		t.Fatalf("paged %d messages from %q to %q; want the last 100, msg 31..msg 130", len(all), all[0].Content, all[len(all)-1].Content)
+	}
+	if !trimmed {
+		t.Error("the page that reached msg 31 did not say trimmed: the 30 before it are gone, not absent")
+	}
+	if j.Trimmed {
+		t.Error("joined says trimmed although hasMore is true")
 	}
 	for i := 1; i < len(all); i++ {
 		if all[i].Seq != all[i-1].Seq+1 {
@@ -536,6 +593,57 @@ func TestHistory(t *testing.T) {
 	} {
 		b.send("history", bad)
 		b.expectError(codeBadRequest)
+	}
+}
+
+// TestHistory_Trimmed: a page that reaches the first message ever sent
+// does not say trimmed; one whose start was removed by history.per_room
+// does, in joined, in history, and in direct conversations.
+func TestHistory_Trimmed(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.MessagesPerSecond = 0
+	cfg.History.PerRoom = 5
+	ts := startServer(t, &cfg)
+	a, _ := signedIn(t, ts, "uma")
+	if j := a.join("fresh"); j.HasMore || j.Trimmed {
+		t.Fatalf("an empty new room: hasMore %v, trimmed %v", j.HasMore, j.Trimmed)
+	}
+	for i := 1; i <= 3; i++ {
+		chatAck(t, a, "fresh", fmt.Sprintf("m%d", i), fmt.Sprintf("f%d", i))
+	}
+	b, _ := signedIn(t, ts, "vic")
+	if j := b.join("fresh"); j.HasMore || j.Trimmed || len(j.History) != 3 {
+		t.Fatalf("3 of 5 kept: %d messages, hasMore %v, trimmed %v", len(j.History), j.HasMore, j.Trimmed)
+	}
+	for i := 4; i <= 8; i++ {
+		chatAck(t, a, "fresh", fmt.Sprintf("m%d", i), fmt.Sprintf("f%d", i))
+	}
+	if j := b.join("fresh"); j.HasMore || !j.Trimmed || len(j.History) != 5 || j.History[0].Content != "m4" {
+		t.Fatalf("m4..m8 kept: %d messages, hasMore %v, trimmed %v", len(j.History), j.HasMore, j.Trimmed)
+	}
+	b.send("history", map[string]any{"roomId": "fresh", "before": formatMessageID(6)})
+	var h historyOutData
+	decodeInto(t, b.expect("history"), &h)
+	if len(h.Messages) != 2 || h.HasMore || !h.Trimmed {
+		t.Fatalf("before m6: %d messages, hasMore %v, trimmed %v", len(h.Messages), h.HasMore, h.Trimmed)
+	}
+	b.send("history", map[string]any{"roomId": "fresh", "before": formatMessageID(8), "limit": 1})
+	h = historyOutData{}
+	decodeInto(t, b.expect("history"), &h)
+	if !h.HasMore || h.Trimmed {
+		t.Fatalf("a page with older ones after it: hasMore %v, trimmed %v", h.HasMore, h.Trimmed)
+	}
+
+	// Direct conversations are trimmed the same way.
+	for i := 1; i <= 6; i++ {
+		a.send("private", map[string]string{"targetUsername": "vic", "content": fmt.Sprintf("d%d", i)})
+		a.await("privateMessageSent")
+	}
+	a.send("history", map[string]any{"withUserId": "2", "before": "999999999999"})
+	h = historyOutData{}
+	decodeInto(t, a.await("history"), &h)
+	if len(h.Messages) != 5 || h.HasMore || !h.Trimmed {
+		t.Fatalf("direct: %d messages, hasMore %v, trimmed %v", len(h.Messages), h.HasMore, h.Trimmed)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"parley/internal/auth"
+
 	"golang.org/x/time/rate"
 )
 
@@ -43,6 +45,15 @@ func bucket(perSecond float64, burst int) *rate.Limiter {
 		return rate.NewLimiter(rate.Inf, 0)
 	}
 	return rate.NewLimiter(rate.Limit(perSecond), burst)
+}
+
+// perSecondLimiter is a keyed allowance of perSecond events a second with
+// bursts of burst; a rate of 0 means no limit.
+func perSecondLimiter(perSecond float64, burst int) *auth.Limiter {
+	if perSecond <= 0 {
+		return auth.NewLimiter(0, time.Second)
+	}
+	return auth.NewLimiter(burst, time.Duration(float64(burst)/perSecond*float64(time.Second)))
 }
 
 // ipCounter counts open connections per client address.

@@ -163,3 +163,69 @@ func TestRooms_DirectHistoryReadsOnEveryDevice(t *testing.T) {
 		t.Fatalf("readUpdated = %+v, want %s up to %s", r, dm.SenderID, dm.ID)
 	}
 }
+
+// TestConsent_OthersCannotFillYourRooms: members of many public rooms add
+// a victim to all of them. One inviter adds them to at most
+// limits.invites_from_one_user rooms; what others added never counts
+// against the victim's own limits.rooms_per_user, so the victim can
+// still join rooms; leaving an added room frees the inviter's place.
+func TestConsent_OthersCannotFillYourRooms(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.RoomsPerUser = 4
+	cfg.Limits.InvitesFromOneUser = 2
+	ts := startServer(t, &cfg)
+	victim, va := signedIn(t, ts, "victim")
+	invite := func(c *wsClient, room string) string {
+		t.Helper()
+		c.send("invite", map[string]string{"roomId": room, "userId": va.UserID})
+		for {
+			f := c.next()
+			switch f.Type {
+			case "userJoined":
+				return "ok"
+			case "error":
+				var e errorData
+				decodeInto(t, f, &e)
+				return e.Code
+			}
+		}
+	}
+	trolls := make([]*wsClient, 3)
+	for i := range trolls {
+		trolls[i], _ = signedIn(t, ts, fmt.Sprint("troll", i))
+		for r := range 4 {
+			trolls[i].join(fmt.Sprintf("t%d-room%d", i, r))
+		}
+	}
+	for r := range 4 {
+		want := "ok"
+		if r >= 2 {
+			want = codeLimitReached // two from one inviter
+		}
+		if got := invite(trolls[0], fmt.Sprintf("t0-room%d", r)); got != want {
+			t.Fatalf("troll0's invitation %d: %s, want %s", r, got, want)
+		}
+	}
+	for r := range 2 {
+		if got := invite(trolls[1], fmt.Sprintf("t1-room%d", r)); got != "ok" {
+			t.Fatalf("troll1's invitation %d: %s", r, got)
+		}
+	}
+	// Four rooms from others: the cap on those, not on the victim's own.
+	if got := invite(trolls[2], "t2-room0"); got != codeLimitReached {
+		t.Fatalf("a fifth room from others: %s, want limit_reached", got)
+	}
+	for r := range 4 {
+		victim.send("join", map[string]string{"roomId": fmt.Sprint("mine-", r)})
+		victim.await("joined")
+	}
+	victim.send("join", map[string]string{"roomId": "mine-4"})
+	victim.awaitError(codeLimitReached)
+
+	victim.send("leave", map[string]string{"roomId": "t0-room0"})
+	victim.await("left")
+	if got := invite(trolls[0], "t0-room2"); got != "ok" {
+		t.Fatalf("troll0 after the victim left one of its rooms: %s", got)
+	}
+}

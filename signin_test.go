@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -135,4 +136,73 @@ func TestSignIn_ResetLinkAndBans(t *testing.T) {
 		t.Fatal(err)
 	}
 	redeem(link).expectError(codeAuthFailed) // revoked by the password change
+}
+
+// fromAddress dials as a client at ip behind the server's trusted proxy.
+func fromAddress(t *testing.T, ts *testServer, ip string) *wsClient {
+	t.Helper()
+	return dialHeader(t, ts.WSURL(), http.Header{"X-Forwarded-For": {ip}})
+}
+
+// TestLockout_FailuresSlowTheGuesser: wrong guesses for the admin from
+// one address stop that address guessing, not the admin signing in from
+// elsewhere; password failures never block a valid token, even from the
+// guesser's own address; guesses spread over many addresses still meet
+// the per-account cap.
+func TestLockout_FailuresSlowTheGuesser(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.Server.TrustedProxies = []string{"127.0.0.1"}
+	cfg.Auth.FailedLoginsPerUser = 30 // the default is 100; fewer guesses to reach it
+	ts := startServer(t, &cfg)
+	owner := fromAddress(t, ts, "198.51.100.7")
+	ownerA := owner.auth("admin", "the-admins-password")
+
+	guesser := fromAddress(t, ts, "203.0.113.66")
+	guess := func(c *wsClient, user string, i int) string {
+		t.Helper()
+		c.send("auth", map[string]any{"username": user, "password": fmt.Sprintf("guess-%03d-password", i), "create": false})
+		var e errorData
+		decodeInto(t, c.expect("error"), &e)
+		return e.Code
+	}
+	for i := range 10 {
+		if code := guess(guesser, "admin", i); code != codeAuthFailed {
+			t.Fatalf("guess %d: %s", i, code)
+		}
+	}
+	if code := guess(guesser, "admin", 10); code != codeRateLimited {
+		t.Fatalf("the 11th guess from one address: %s, want rate_limited", code)
+	}
+	guesser.send("auth", map[string]string{"username": "admin", "password": "the-admins-password"})
+	guesser.expectError(codeRateLimited) // no oracle for the guesser
+	// The owner, from an address that has not failed, gets in.
+	fromAddress(t, ts, "198.51.100.7").auth("admin", "the-admins-password")
+	fromAddress(t, ts, "192.0.2.44").auth("admin", "the-admins-password")
+
+	// The guesser's address runs out for everyone behind it, but tokens
+	// still resume there.
+	for i := range 10 {
+		guess(guesser, fmt.Sprintf("nobody%d", i), i)
+	}
+	neighbour := fromAddress(t, ts, "203.0.113.66")
+	neighbour.send("auth", map[string]string{"username": "neighbour", "password": "neighbour-password"})
+	neighbour.expectError(codeRateLimited)
+	neighbour.send("auth", map[string]string{"token": ownerA.Token})
+	neighbour.expect("authenticated")
+
+	// Many addresses: the per-account cap (30 here) stops them, 10 each.
+	failures := 10 // the first guesser's
+	for a := 1; failures < 30; a++ {
+		c := fromAddress(t, ts, fmt.Sprintf("203.0.113.%d", a))
+		for i := 0; i < 10 && failures < 30; i++ {
+			if code := guess(c, "admin", i); code != codeAuthFailed {
+				t.Fatalf("guess from address %d: %s", a, code)
+			}
+			failures++
+		}
+	}
+	if code := guess(fromAddress(t, ts, "203.0.113.200"), "admin", 0); code != codeRateLimited {
+		t.Fatalf("past the per-account cap from a fresh address: %s, want rate_limited", code)
+	}
 }

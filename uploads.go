@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,9 +11,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -29,14 +32,18 @@ import (
 // browser decodes without running anything. SVG is deliberately absent.
 var inlineImageTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
 
-// servedTypes maps a sniffed type to the one a file is served with;
-// anything not listed is served as application/octet-stream, as an
-// attachment.
-func servedType(sniffed string) string {
-	mediaType, _, _ := mime.ParseMediaType(sniffed)
+// servedType maps a file's bytes to the type it is served with; anything
+// not listed is served as application/octet-stream, as an attachment.
+// Text that starts like markup (an SVG image, or HTML the sniffer does
+// not recognise) is not plain text: a browser told otherwise, or a user
+// saving it, could run it.
+func servedType(data []byte) string {
+	mediaType, _, _ := mime.ParseMediaType(http.DetectContentType(data))
 	switch {
 	case inlineImageTypes[mediaType]:
 		return mediaType
+	case mediaType == "text/plain" && looksLikeMarkup(data):
+		return "application/octet-stream"
 	case mediaType == "text/plain":
 		return "text/plain"
 	case mediaType == "application/pdf", mediaType == "application/zip", mediaType == "application/x-gzip":
@@ -47,8 +54,26 @@ func servedType(sniffed string) string {
 	return "application/octet-stream"
 }
 
-// maxConcurrentUploads bounds the memory uploads hold at once.
-const maxConcurrentUploads = 4
+// looksLikeMarkup reports text whose first character, after a byte
+// order mark and white space, opens a tag.
+func looksLikeMarkup(data []byte) bool {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	data = bytes.TrimLeft(data, " \t\r\n\f")
+	return len(data) > 0 && data[0] == '<'
+}
+
+// maxConcurrentUploads bounds the memory uploads hold at once; one user
+// holds at most uploadsPerUser of them, so nobody can take them all.
+// Further uploads wait their turn, for at most uploadSlotWait.
+const (
+	maxConcurrentUploads = 4
+	uploadsPerUser       = 1
+	uploadSlotWait       = 2 * time.Minute
+)
+
+// uploadSlackBytes is how far ahead of uploads.min_bytes_per_second a body
+// may fall before it is cut off: time for the connection to get going.
+const uploadSlackBytes = 64 << 10
 
 // maxFileNameBytes bounds a stored file name.
 const maxFileNameBytes = 200
@@ -91,12 +116,13 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 
 // uploads serves POST /upload and GET /files/.
 type uploads struct {
-	cfg   UploadsConfig
-	store *store.Store
-	bus   *bus
-	now   func() time.Time
-	log   *slog.Logger
-	slots chan struct{} // uploads being received, at most maxConcurrentUploads
+	cfg     UploadsConfig
+	store   *store.Store
+	bus     *bus
+	now     func() time.Time
+	log     *slog.Logger
+	slots   chan struct{} // uploads being received, at most maxConcurrentUploads
+	perUser *keyedSlots   // of those, each user's, at most uploadsPerUser
 	// blobs keeps files' bytes outside the database: a cluster's object
 	// store, which every node reads. nil: in the database.
 	blobs fileBlobs
@@ -108,9 +134,20 @@ type fileBlobs interface {
 	Open(ctx context.Context, id string) (io.ReadCloser, error)
 }
 
+func newUploads(cfg UploadsConfig, st *store.Store, b *bus, now func() time.Time, log *slog.Logger) *uploads {
+	return &uploads{cfg: cfg, store: st, bus: b, now: now, log: log, slots: make(chan struct{}, maxConcurrentUploads),
+		perUser: &keyedSlots{n: uploadsPerUser, keys: map[uint64]*slotQueue{}}}
+}
+
 // handleUpload stores a file sent as the request body, for the user whose
 // sign-in token is in "Authorization: Bearer TOKEN". The file name comes
 // from the name query parameter.
+//
+// What a client can hold is bounded before any of the body is read: a
+// declared length over the limit is refused at once, the user's slot and
+// then a server-wide slot are taken (waiting in line for them), and the
+// body must keep arriving at uploads.min_bytes_per_second or the
+// connection is cut, so a trickle cannot keep a slot.
 func (s *uploads) handleUpload(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
@@ -122,18 +159,44 @@ func (s *uploads) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUnauthorized, codeAuthFailed, "Session expired or signed out; sign in again")
 		return
 	}
+	limit := s.cfg.MaxBytes
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		writeJSONError(w, http.StatusRequestEntityTooLarge, codeLimitReached, "The file is larger than "+formatBytes(limit))
+		return
+	}
+	raw := r.URL.Query().Get("name")
+	if strings.ContainsFunc(raw, refusedRune) {
+		writeJSONError(w, http.StatusBadRequest, codeBadRequest, "The file name holds control characters or bidi overrides; rename the file")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), uploadSlotWait)
+	defer cancel()
+	release, err := s.perUser.acquire(ctx, user.ID)
+	if err != nil {
+		s.busy(w, r)
+		return
+	}
+	defer release()
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
-	case <-r.Context().Done():
+	case <-ctx.Done():
+		s.busy(w, r)
 		return
 	}
-	limit := s.cfg.MaxBytes
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body := &minRateReader{r: r.Body, rc: http.NewResponseController(w), start: time.Now(), rate: s.cfg.MinBytesPerSecond}
+	data, err := io.ReadAll(http.MaxBytesReader(w, io.NopCloser(body), limit))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		writeJSONError(w, http.StatusRequestEntityTooLarge, codeLimitReached, "The file is larger than "+formatBytes(limit))
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.log.Info("upload cut off: too slow", "user", user.Name, "bytes", body.n, "took", time.Since(body.start).Round(time.Millisecond))
+		w.Header().Set("Connection", "close")
+		writeJSONError(w, http.StatusRequestTimeout, codeRateLimited,
+			"The upload arrived too slowly (less than "+formatBytes(s.cfg.MinBytesPerSecond)+" a second)")
 		return
 	case err != nil:
 		writeJSONError(w, http.StatusBadRequest, codeBadRequest, "The upload did not arrive whole")
@@ -142,11 +205,11 @@ func (s *uploads) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, codeBadRequest, "The file is empty")
 		return
 	}
-	name := cleanFileName(r.URL.Query().Get("name"))
-	raw := make([]byte, 16)
-	rand.Read(raw) // 128 bits: the id is also the capability to fetch the file
-	cmd := store.PutFile{FileID: hex.EncodeToString(raw), Owner: user.ID, Name: name,
-		ContentType: servedType(http.DetectContentType(data)), Data: data,
+	name := cleanFileName(raw)
+	id := make([]byte, 16)
+	rand.Read(id) // 128 bits: the id is also the capability to fetch the file
+	cmd := store.PutFile{FileID: hex.EncodeToString(id), Owner: user.ID, Name: name,
+		ContentType: servedType(data), Data: data,
 		Quota: store.UploadQuota{PerUser: s.cfg.UserQuotaBytes, Total: s.cfg.TotalBytes}}
 	if s.blobs != nil {
 		// The bytes go to the cluster's object store; the log carries the
@@ -176,6 +239,80 @@ func (s *uploads) handleUpload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	json.NewEncoder(w).Encode(toFileInfo(f.FileRef))
+}
+
+// busy answers an upload that waited too long for its turn.
+func (s *uploads) busy(w http.ResponseWriter, r *http.Request) {
+	if r.Context().Err() != nil {
+		return // the client left
+	}
+	w.Header().Set("Retry-After", "10")
+	w.Header().Set("Connection", "close")
+	writeJSONError(w, http.StatusServiceUnavailable, codeRateLimited, "The server is busy with other uploads; try again shortly")
+}
+
+// minRateReader reads a request body that must arrive at rate bytes a
+// second on average, after uploadSlackBytes of slack: before each read it
+// sets the connection's read deadline to when the bytes read so far, plus
+// the slack, were due. Only sending more buys more time.
+type minRateReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	start time.Time
+	rate  int64 // bytes a second; 0 for no minimum
+	n     int64 // bytes read so far
+}
+
+func (m *minRateReader) Read(p []byte) (int, error) {
+	if m.rate > 0 {
+		due := time.Duration(float64(m.n+uploadSlackBytes) / float64(m.rate) * float64(time.Second))
+		_ = m.rc.SetReadDeadline(m.start.Add(due))
+	}
+	n, err := m.r.Read(p)
+	m.n += int64(n)
+	return n, err
+}
+
+// keyedSlots lends at most n slots per key at once; callers beyond that
+// wait in line.
+type keyedSlots struct {
+	n int
+
+	mu   sync.Mutex // guards keys
+	keys map[uint64]*slotQueue
+}
+
+// slotQueue is one key's slots and how many hold or wait for one.
+type slotQueue struct {
+	slots chan struct{}
+	users int
+}
+
+// acquire takes one of key's slots, waiting until one is free or ctx
+// ends, and returns its release.
+func (k *keyedSlots) acquire(ctx context.Context, key uint64) (func(), error) {
+	k.mu.Lock()
+	q := k.keys[key]
+	if q == nil {
+		q = &slotQueue{slots: make(chan struct{}, k.n)}
+		k.keys[key] = q
+	}
+	q.users++
+	k.mu.Unlock()
+	done := func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if q.users--; q.users == 0 {
+			delete(k.keys, key)
+		}
+	}
+	select {
+	case q.slots <- struct{}{}:
+		return func() { <-q.slots; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
 }
 
 // handleFile serves an uploaded file so that it can never run in the

@@ -26,7 +26,9 @@ import (
 // other is signed out.
 func TestWritePath_PasswordChangeRacesLogout(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, nil)
+	cfg := testConfig(t.TempDir())
+	cfg.Limits.SignInsPerMinute = 0 // 46 sign-ins of one account in a few seconds
+	ts := startServer(t, &cfg)
 	password := "pw-0-password"
 	dial(t, ts.WSURL()).auth("racer", password)
 	for i := range 15 {
@@ -64,6 +66,7 @@ func TestWritePath_KickRacesSignIn(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
 	cfg.Limits.MessagesPerSecond, cfg.Limits.FramesPerSecond = 0, 0 // the owner is busy
+	cfg.Limits.SignInsPerMinute = 0                                 // the victim signs in 150 times
 	ts := startServer(t, &cfg)
 	owner, _ := signedIn(t, ts, "owner")
 	owner.send("join", map[string]any{"roomId": "vault", "private": true})

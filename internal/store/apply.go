@@ -43,7 +43,7 @@ func (s *Store) apply(envs []Envelope, seqs []uint64) Batch {
 	out := Batch{Applied: make([]Applied, 0, len(envs))}
 	start := time.Now()
 	err := s.safeUpdate(func(tx *bolt.Tx) error {
-		a := newApplier(tx)
+		a := newApplier(tx, s)
 		last := appliedSeq(tx)
 		for i, env := range envs {
 			seq := last + 1
@@ -100,6 +100,7 @@ func (s *Store) safeUpdate(fn func(tx *bolt.Tx) error) (err error) {
 // those goes through the cache so no command sees a stale copy.
 type applier struct {
 	tx     *bolt.Tx
+	store  *Store    // only to report damaged records
 	now    time.Time // the current envelope's time
 	rooms  map[string]*roomRecord
 	dirty  map[string]bool // rooms to write
@@ -113,8 +114,8 @@ type roomReadKey struct {
 	room string
 }
 
-func newApplier(tx *bolt.Tx) *applier {
-	return &applier{tx: tx, rooms: map[string]*roomRecord{}, dirty: map[string]bool{}, reads: map[roomReadKey]uint64{}}
+func newApplier(tx *bolt.Tx, s *Store) *applier {
+	return &applier{tx: tx, store: s, rooms: map[string]*roomRecord{}, dirty: map[string]bool{}, reads: map[roomReadKey]uint64{}}
 }
 
 // apply runs one command and returns its outcome and events.
@@ -144,7 +145,7 @@ func isRefusal(err error) bool {
 	if errors.As(err, &muted) || errors.As(err, &forbidden) {
 		return true
 	}
-	for _, r := range []error{ErrNotFound, ErrUsernameTaken, ErrSuspended, ErrTooManyRooms, ErrCreateNotAllowed,
+	for _, r := range []error{ErrNotFound, ErrUsernameTaken, ErrSuspended, ErrTooManyRooms, ErrTooManyInvites, ErrCreateNotAllowed,
 		ErrBanned, ErrPrivateRoom, ErrNotAllowed, ErrNotMember, ErrTargetNotMember, ErrAlreadyMember, ErrNotBanned,
 		ErrRoomNotFound, ErrParentNotFound, ErrFileNotFound, ErrQuotaExceeded, ErrTooManyReactions, errBadCommand} {
 		if errors.Is(err, r) {

@@ -143,7 +143,9 @@ func (a *applier) postMessage(c PostMessage) (Outcome, error) {
 			return Outcome{}, ErrParentNotFound
 		}
 		if err := json.Unmarshal(v, &parent); err != nil {
-			return Outcome{}, fmt.Errorf("decode message %d: %w", m.ReplyTo, err)
+			// A damaged record is as good as gone.
+			a.store.reportBad(m.Conv(), u64key(m.ReplyTo), v)
+			return Outcome{}, ErrParentNotFound
 		}
 	}
 	files, err := a.checkFiles(c.FileIDs, sender.ID)
@@ -295,7 +297,10 @@ func (a *applier) modifyMessage(conv Conv, seq uint64, fn func(rec *messageRecor
 	}
 	var rec messageRecord
 	if err := json.Unmarshal(v, &rec); err != nil {
-		return Message{}, fmt.Errorf("decode message %d: %w", seq, err)
+		// A damaged record is as good as gone: refusing the command
+		// keeps it from failing the whole batch with it.
+		a.store.reportBad(conv, u64key(seq), v)
+		return Message{}, ErrNotFound
 	}
 	if rec.Deleted {
 		return Message{}, ErrNotFound
@@ -387,6 +392,16 @@ func (a *applier) deleteMessage(c DeleteMessage) (Outcome, error) {
 func (a *applier) react(c React) (Outcome, error) {
 	if err := a.canSee(c.Conv, c.UserID); err != nil {
 		return Outcome{}, err
+	}
+	if !c.Conv.IsDirect() {
+		// A mute silences reactions too: they reach the whole room.
+		rec, err := a.existingRoom(c.Conv.RoomID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if until, muted := muteAt(rec.Mutes, c.UserID, a.now); muted {
+			return Outcome{}, &MutedError{Until: until}
+		}
 	}
 	u, err := a.user(c.UserID)
 	if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +72,8 @@ func userRoomIDs(tx *bolt.Tx, userID uint64) ([]string, error) {
 }
 
 // addMember makes a user a member; the caller has checked they are not.
-func (a *applier) addMember(roomID string, rec *roomRecord, u User) error {
+// invitedBy is who added them (an invitation), or 0 when they joined.
+func (a *applier) addMember(roomID string, rec *roomRecord, u User, invitedBy uint64) error {
 	uid := u64key(u.ID)
 	members, err := a.tx.Bucket(bucketMembers).CreateBucketIfNotExists([]byte(roomID))
 	if err != nil {
@@ -87,6 +89,15 @@ func (a *applier) addMember(roomID string, rec *roomRecord, u User) error {
 	if err := mine.Put([]byte(roomID), []byte(a.now.Format(time.RFC3339Nano))); err != nil {
 		return err
 	}
+	if invitedBy != 0 {
+		invited, err := a.tx.Bucket(bucketInvited).CreateBucketIfNotExists(uid)
+		if err != nil {
+			return err
+		}
+		if err := invited.Put([]byte(roomID), u64key(invitedBy)); err != nil {
+			return err
+		}
+	}
 	rec.MemberCount++
 	a.putRoom(roomID, rec)
 	return nil
@@ -101,6 +112,43 @@ func roomCount(tx *bolt.Tx, userID uint64) int {
 	return mine.Stats().KeyN
 }
 
+// Consent. Someone else can add a user to a room (invite) without asking,
+// so those memberships must not crowd out the user's own: they do not
+// count against the user's room limit (JoinRoom.MaxRooms), they have a
+// cap of their own (Invite.MaxRooms), and one inviter may add a given user
+// to at most Invite.MaxFromInviter rooms. Leaving such a room frees its
+// place; nothing else needs the user's say.
+
+// invitedCount is how many of a user's memberships others made.
+func invitedCount(tx *bolt.Tx, userID uint64) int {
+	invited := tx.Bucket(bucketInvited).Bucket(u64key(userID))
+	if invited == nil {
+		return 0
+	}
+	return invited.Stats().KeyN
+}
+
+// invitedByCount is how many of a user's memberships one inviter made.
+func invitedByCount(tx *bolt.Tx, userID, inviter uint64) int {
+	invited := tx.Bucket(bucketInvited).Bucket(u64key(userID))
+	if invited == nil {
+		return 0
+	}
+	n := 0
+	_ = invited.ForEach(func(_, v []byte) error {
+		if len(v) == 8 && binary.BigEndian.Uint64(v) == inviter {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// ownRoomCount is how many rooms a user joined themselves.
+func ownRoomCount(tx *bolt.Tx, userID uint64) int {
+	return roomCount(tx, userID) - invitedCount(tx, userID)
+}
+
 // removeMember ends a membership and reports whether there was one.
 func (a *applier) removeMember(roomID string, userID uint64) (bool, error) {
 	members := a.tx.Bucket(bucketMembers).Bucket([]byte(roomID))
@@ -113,6 +161,11 @@ func (a *applier) removeMember(roomID string, userID uint64) (bool, error) {
 	}
 	if mine := a.tx.Bucket(bucketUserRooms).Bucket(uid); mine != nil {
 		if err := mine.Delete([]byte(roomID)); err != nil {
+			return false, err
+		}
+	}
+	if invited := a.tx.Bucket(bucketInvited).Bucket(uid); invited != nil {
+		if err := invited.Delete([]byte(roomID)); err != nil {
 			return false, err
 		}
 	}
@@ -157,13 +210,13 @@ func (a *applier) joinRoom(c JoinRoom) (Outcome, error) {
 	if rec.Private && !created && rec.CreatedBy != u.ID {
 		return Outcome{}, ErrPrivateRoom
 	}
-	if c.MaxRooms > 0 && roomCount(a.tx, u.ID) >= c.MaxRooms {
+	if c.MaxRooms > 0 && ownRoomCount(a.tx, u.ID) >= c.MaxRooms {
 		return Outcome{}, ErrTooManyRooms
 	}
 	if created && !c.AllowCreate {
 		return Outcome{}, ErrCreateNotAllowed
 	}
-	if err := a.addMember(c.RoomID, rec, u); err != nil {
+	if err := a.addMember(c.RoomID, rec, u, 0); err != nil {
 		return Outcome{}, err
 	}
 	room := rec.room(c.RoomID)
@@ -224,10 +277,13 @@ func (a *applier) invite(c Invite) (Outcome, error) {
 	if _, banned := rec.Bans[target.ID]; banned {
 		return Outcome{}, ErrBanned
 	}
-	if c.MaxRooms > 0 && roomCount(a.tx, target.ID) >= c.MaxRooms {
+	if c.MaxRooms > 0 && invitedCount(a.tx, target.ID) >= c.MaxRooms {
 		return Outcome{}, ErrTooManyRooms
 	}
-	if err := a.addMember(c.RoomID, rec, target); err != nil {
+	if c.MaxFromInviter > 0 && invitedByCount(a.tx, target.ID, actor.ID) >= c.MaxFromInviter {
+		return Outcome{}, ErrTooManyInvites
+	}
+	if err := a.addMember(c.RoomID, rec, target, actor.ID); err != nil {
 		return Outcome{}, err
 	}
 	by := ref(actor)

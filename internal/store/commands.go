@@ -120,12 +120,17 @@ type LeaveRoom struct {
 }
 
 // Invite adds a user to a room: to a private room only its owner and
-// moderators may, to a public one any member; admins anywhere.
+// moderators may, to a public one any member; admins anywhere. The
+// membership is the inviter's doing: it does not count against the
+// target's JoinRoom.MaxRooms, but the target holds at most MaxRooms such
+// memberships, at most MaxFromInviter of them from this inviter (0: no
+// limit).
 type Invite struct {
-	RoomID   string `json:"roomId"`
-	ActorID  uint64 `json:"actorId"`
-	TargetID uint64 `json:"targetId"`
-	MaxRooms int    `json:"maxRooms,omitempty"`
+	RoomID         string `json:"roomId"`
+	ActorID        uint64 `json:"actorId"`
+	TargetID       uint64 `json:"targetId"`
+	MaxRooms       int    `json:"maxRooms,omitempty"`
+	MaxFromInviter int    `json:"maxFromInviter,omitempty"`
 }
 
 // ModTarget is who moderates whom, where.

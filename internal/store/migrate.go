@@ -13,6 +13,7 @@ import (
 var migrations = []func(tx *bolt.Tx) error{
 	migrateV1ToV2,
 	migrateV2ToV3,
+	migrateV3ToV4,
 }
 
 // migrate brings a database at version from up to SchemaVersion, one
@@ -59,6 +60,16 @@ func migrateV1ToV2(tx *bolt.Tx) error {
 		}
 		return mine.Put(k, nil)
 	})
+}
+
+// migrateV3ToV4 records which memberships someone else made (an
+// invitation), so they do not count against the member's own room limit.
+// Memberships from before were all counted; they stay the member's own.
+func migrateV3ToV4(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketInvited); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketInvited, err)
+	}
+	return nil
 }
 
 // migrateV2ToV3 adds room read markers and uploaded files.

@@ -226,6 +226,7 @@ var (
 	ErrUsernameTaken    = errors.New("username taken")
 	ErrSuspended        = errors.New("account is suspended")
 	ErrTooManyRooms     = errors.New("user is in too many rooms")
+	ErrTooManyInvites   = errors.New("inviter has added the user to too many rooms")
 	ErrCreateNotAllowed = errors.New("room does not exist and may not be created now")
 	ErrBanned           = errors.New("user is banned from the room")
 	ErrPrivateRoom      = errors.New("room is private")

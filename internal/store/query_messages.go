@@ -24,6 +24,27 @@ type Page struct {
 // maxScan bounds how many stored messages one thread or search reads.
 const maxScan = 20000
 
+// MaxPageBytes bounds what one read of messages (a history page, a
+// thread, search results) returns, in encoded bytes, besides its count:
+// a page of 100 messages of 4,000 characters that encode to 6 bytes each
+// ("<" is "\u003c") would be 2.4 MB, and a client asking for many and
+// reading none could make the server hold gigabytes. At least one message
+// is returned whatever its size.
+const MaxPageBytes = 256 << 10
+
+// MaxThreadReplies bounds the replies one thread answer returns.
+const MaxThreadReplies = 100
+
+// messageCost estimates a message's size on the wire: its stored record
+// (encoded like the frame), the quote of its parent and its files' URLs.
+func messageCost(v []byte, m Message) int {
+	n := len(v) + 128*len(m.Files)
+	if m.Parent != nil {
+		n += 6*len(m.Parent.Content) + 128
+	}
+	return n
+}
+
 // maxUnreadCount bounds the messages counted per conversation when
 // working out unread and mention counts; clients show "999+".
 const maxUnreadCount = 999
@@ -34,13 +55,16 @@ func (s *Store) History(conv Conv, before uint64, limit int) (Page, error) {
 	var p Page
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		p, err = readHistory(tx, conv, before, limit)
+		p, err = s.readHistory(tx, conv, before, limit)
 		return err
 	})
 	return p, err
 }
 
-func readHistory(tx *bolt.Tx, conv Conv, before uint64, limit int) (Page, error) {
+// readHistory reads a page back from before. Like every reader of
+// messages, it skips (and logs) a record that does not decode, so one
+// damaged record never makes a conversation unreadable.
+func (s *Store) readHistory(tx *bolt.Tx, conv Conv, before uint64, limit int) (Page, error) {
 	var p Page
 	b := tx.Bucket(bucketMessages).Bucket(conv.key())
 	if b == nil {
@@ -59,11 +83,17 @@ func readHistory(tx *bolt.Tx, conv Conv, before uint64, limit int) (Page, error)
 			k, v = c.Prev()
 		}
 	}
+	size := 0
 	for ; k != nil && len(p.Messages) < limit; k, v = c.Prev() {
-		m, err := decodeMessage(k, v, conv.RoomID, b)
-		if err != nil {
-			return p, err
+		m, ok := s.decode(conv, k, v, b)
+		if !ok {
+			continue
 		}
+		cost := messageCost(v, m)
+		if len(p.Messages) > 0 && size+cost > MaxPageBytes {
+			break // this one starts the next page
+		}
+		size += cost
 		p.Messages = append(p.Messages, m)
 	}
 	p.HasMore = k != nil
@@ -100,7 +130,8 @@ func (s *Store) HistoryAfter(conv Conv, after uint64, limit int) (Page, error) {
 }
 
 // historyFrom returns up to older messages before seq and then messages
-// from seq on, up to limit in all, oldest first.
+// from seq on, up to limit in all, oldest first. The older part takes at
+// most half of MaxPageBytes, so seq itself is always in the page.
 func (s *Store) historyFrom(conv Conv, seq uint64, older, limit int) (Page, error) {
 	var p Page
 	err := s.view(func(tx *bolt.Tx) error {
@@ -112,27 +143,39 @@ func (s *Store) historyFrom(conv Conv, seq uint64, older, limit int) (Page, erro
 		// The older part, walking back from just before seq.
 		var back []Message
 		var k, v []byte
+		size := 0
 		if k, _ = c.Seek(u64key(seq)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
 		}
 		for ; k != nil && len(back) < older; k, v = c.Prev() {
-			m, err := decodeMessage(k, v, conv.RoomID, b)
-			if err != nil {
-				return err
+			m, ok := s.decode(conv, k, v, b)
+			if !ok {
+				continue
 			}
+			cost := messageCost(v, m)
+			if size+cost > MaxPageBytes/2 {
+				break
+			}
+			size += cost
 			back = append(back, m)
 		}
 		p.HasMore = k != nil
 		slices.Reverse(back)
 		p.Messages = back
 		// seq itself and the newer part.
+		first := len(p.Messages)
 		for k, v = c.Seek(u64key(seq)); k != nil && len(p.Messages) < limit; k, v = c.Next() {
-			m, err := decodeMessage(k, v, conv.RoomID, b)
-			if err != nil {
-				return err
+			m, ok := s.decode(conv, k, v, b)
+			if !ok {
+				continue
 			}
+			cost := messageCost(v, m)
+			if len(p.Messages) > first && size+cost > MaxPageBytes {
+				break
+			}
+			size += cost
 			p.Messages = append(p.Messages, m)
 		}
 		p.HasNewer = k != nil
@@ -144,14 +187,12 @@ func (s *Store) historyFrom(conv Conv, seq uint64, older, limit int) (Page, erro
 	return p, err
 }
 
-// Thread returns a message and the replies to it still in the history,
-// oldest first.
-func (s *Store) Thread(conv Conv, seq uint64) (Message, []Message, error) {
-	var (
-		parent  Message
-		replies []Message
-	)
-	err := s.view(func(tx *bolt.Tx) error {
+// Thread returns a message and the replies to it still in the history
+// that are newer than after (all of them when after is 0), oldest first:
+// at most MaxThreadReplies and about MaxPageBytes. more says further
+// replies follow the last one returned.
+func (s *Store) Thread(conv Conv, seq, after uint64) (parent Message, replies []Message, more bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMessages).Bucket(conv.key())
 		if b == nil {
 			return ErrNotFound
@@ -160,13 +201,13 @@ func (s *Store) Thread(conv Conv, seq uint64) (Message, []Message, error) {
 		if v == nil {
 			return ErrNotFound
 		}
-		var err error
-		if parent, err = decodeMessage(u64key(seq), v, conv.RoomID, b); err != nil {
-			return err
+		var ok bool
+		if parent, ok = s.decode(conv, u64key(seq), v, b); !ok {
+			return ErrNotFound
 		}
 		c := b.Cursor()
-		scanned := 0
-		for k, v := c.Seek(u64key(seq + 1)); k != nil && scanned < maxScan; k, v = c.Next() {
+		scanned, size := 0, 0
+		for k, v := c.Seek(u64key(max(seq, after) + 1)); k != nil && scanned < maxScan; k, v = c.Next() {
 			scanned++
 			var rec struct {
 				ReplyTo uint64 `json:"r"`
@@ -174,23 +215,35 @@ func (s *Store) Thread(conv Conv, seq uint64) (Message, []Message, error) {
 			if json.Unmarshal(v, &rec) != nil || rec.ReplyTo != seq {
 				continue
 			}
-			m, err := decodeMessage(k, v, conv.RoomID, b)
-			if err != nil {
-				return err
+			m, ok := s.decode(conv, k, v, b)
+			if !ok {
+				continue
 			}
+			cost := messageCost(v, m)
+			if len(replies) == MaxThreadReplies || (len(replies) > 0 && size+cost > MaxPageBytes) {
+				more = true
+				break
+			}
+			size += cost
 			replies = append(replies, m)
 		}
 		return nil
 	})
-	return parent, replies, err
+	return parent, replies, more, err
 }
 
 // Search finds messages whose text contains query, ignoring case, in the
-// given conversations, newest first. It reads at most maxScan messages
-// and says whether it stopped early.
+// given conversations, newest first: at most limit of them and about
+// MaxPageBytes. It reads at most maxScan messages and holds at most
+// limit hits per conversation; truncated says it stopped early, or left
+// matches out to stay within MaxPageBytes.
 func (s *Store) Search(convs []Conv, query string, limit int) ([]Message, bool, error) {
 	needle := strings.ToLower(query)
-	var hits []Message
+	type hit struct {
+		m    Message
+		cost int
+	}
+	var hits []hit
 	truncated := false
 	err := s.view(func(tx *bolt.Tx) error {
 		scanned := 0
@@ -199,8 +252,11 @@ func (s *Store) Search(convs []Conv, query string, limit int) ([]Message, bool, 
 			if b == nil {
 				continue
 			}
+			found := 0
 			c := b.Cursor()
-			for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			// Newest first: past limit hits in this conversation, older
+			// ones cannot make the newest limit overall.
+			for k, v := c.Last(); k != nil && found < limit; k, v = c.Prev() {
 				if scanned >= maxScan {
 					truncated = true
 					return nil
@@ -209,28 +265,39 @@ func (s *Store) Search(convs []Conv, query string, limit int) ([]Message, bool, 
 				var rec struct {
 					Content string `json:"c"`
 				}
-				if json.Unmarshal(v, &rec) != nil || !strings.Contains(strings.ToLower(rec.Content), needle) {
+				if json.Unmarshal(v, &rec) != nil {
+					s.reportBad(conv, k, v)
 					continue
 				}
-				m, err := decodeMessage(k, v, conv.RoomID, b)
-				if err != nil {
-					return err
+				if !strings.Contains(strings.ToLower(rec.Content), needle) {
+					continue
 				}
-				hits = append(hits, m)
+				if m, ok := s.decode(conv, k, v, b); ok {
+					hits = append(hits, hit{m, messageCost(v, m)})
+					found++
+				}
 			}
+			slices.SortStableFunc(hits, func(a, b hit) int { return b.m.Time.Compare(a.m.Time) })
+			hits = hits[:min(len(hits), limit)]
 		}
 		return nil
 	})
-	slices.SortStableFunc(hits, func(a, b Message) int { return b.Time.Compare(a.Time) })
-	if len(hits) > limit {
-		hits = hits[:limit]
+	var out []Message
+	size := 0
+	for _, h := range hits {
+		if len(out) > 0 && size+h.cost > MaxPageBytes {
+			truncated = true
+			break
+		}
+		size += h.cost
+		out = append(out, h.m)
 	}
-	return hits, truncated, err
+	return out, truncated, err
 }
 
 // directConversations lists a user's direct conversations, one per
 // peer, with how many of the peer's messages the user has not read.
-func directConversations(tx *bolt.Tx, user uint64) ([]DirectConversation, error) {
+func (s *Store) directConversations(tx *bolt.Tx, user uint64) ([]DirectConversation, error) {
 	var out []DirectConversation
 	peers := tx.Bucket(bucketDMPeers).Bucket(u64key(user))
 	if peers == nil {
@@ -251,9 +318,14 @@ func directConversations(tx *bolt.Tx, user uint64) ([]DirectConversation, error)
 		for mk, _ := c.Seek(u64key(binary.BigEndian.Uint64(v) + 1)); mk != nil && n < maxUnreadCount; mk, _ = c.Next() {
 			n++
 		}
-		last, err := decodeMessage(lastK, lastV, "", nil)
-		if err != nil {
-			return err
+		// The newest message that decodes says when the conversation was
+		// last active.
+		last, ok := s.decode(DirectConv(user, peer), lastK, lastV, nil)
+		for !ok {
+			if lastK, lastV = c.Prev(); lastK == nil {
+				break
+			}
+			last, ok = s.decode(DirectConv(user, peer), lastK, lastV, nil)
 		}
 		u, err := getUser(tx, peer)
 		if err != nil {
@@ -286,8 +358,9 @@ func (s *Store) DirectPeers(user uint64) ([]uint64, error) {
 	return out, err
 }
 
-// roomReadStates returns the user's read state in each of rooms.
-func roomReadStates(tx *bolt.Tx, user uint64, rooms []string) map[string]ReadState {
+// roomReadStates returns the user's read state in each of rooms; a
+// damaged message is skipped (and logged), not counted.
+func (s *Store) roomReadStates(tx *bolt.Tx, user uint64, rooms []string) map[string]ReadState {
 	out := make(map[string]ReadState, len(rooms))
 	mine := tx.Bucket(bucketRoomReads).Bucket(u64key(user))
 	for _, roomID := range rooms {
@@ -305,7 +378,11 @@ func roomReadStates(tx *bolt.Tx, user uint64, rooms []string) map[string]ReadSta
 					Deleted  bool     `json:"d"`
 					Mentions []uint64 `json:"m"`
 				}
-				if json.Unmarshal(v, &rec) != nil || rec.Deleted || rec.Sender == user {
+				if err := json.Unmarshal(v, &rec); err != nil {
+					s.reportBad(RoomConv(roomID), k, v)
+					continue
+				}
+				if rec.Deleted || rec.Sender == user {
 					continue
 				}
 				st.Unread++
@@ -322,6 +399,6 @@ func roomReadStates(tx *bolt.Tx, user uint64, rooms []string) map[string]ReadSta
 // RoomReadStates returns the user's read state in each of rooms.
 func (s *Store) RoomReadStates(user uint64, rooms []string) (map[string]ReadState, error) {
 	var out map[string]ReadState
-	err := s.view(func(tx *bolt.Tx) error { out = roomReadStates(tx, user, rooms); return nil })
+	err := s.view(func(tx *bolt.Tx) error { out = s.roomReadStates(tx, user, rooms); return nil })
 	return out, err
 }

@@ -74,6 +74,43 @@ func (s *Store) Rooms() ([]Room, error) {
 	return out, err
 }
 
+// RoomsPage lists, in room id order, up to limit rooms after the room id
+// after (from the first when empty) that userID may see: the public ones
+// and the private ones they belong to. more says further ones follow. It
+// reads at most maxScan rooms, so a server of many private rooms cannot
+// make one page slow; a page cut short that way says more.
+func (s *Store) RoomsPage(after string, limit int, userID uint64) (rooms []Room, more bool, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRooms).Cursor()
+		k, v := c.First()
+		if after != "" {
+			if k, v = c.Seek([]byte(after)); k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for scanned := 0; k != nil; k, v = c.Next() {
+			if scanned++; scanned > maxScan {
+				more = true
+				return nil
+			}
+			var rec roomRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode room %s: %w", k, err)
+			}
+			if rec.Private && !isMemberTx(tx, string(k), userID) {
+				continue
+			}
+			if len(rooms) == limit {
+				more = true
+				return nil
+			}
+			rooms = append(rooms, rec.room(string(k)))
+		}
+		return nil
+	})
+	return rooms, more, err
+}
+
 // IsMember reports whether a user, online or not, is a member of a room.
 func (s *Store) IsMember(roomID string, userID uint64) (bool, error) {
 	var is bool

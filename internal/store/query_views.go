@@ -41,8 +41,8 @@ func (s *Store) SignInView(tokenHash []byte, now time.Time) (SignInView, error) 
 		for i, r := range v.Rooms {
 			ids[i] = r.ID
 		}
-		v.Reads = roomReadStates(tx, v.User.ID, ids)
-		if v.Directs, err = directConversations(tx, v.User.ID); err != nil {
+		v.Reads = s.roomReadStates(tx, v.User.ID, ids)
+		if v.Directs, err = s.directConversations(tx, v.User.ID); err != nil {
 			return err
 		}
 		v.Peers = directPeers(tx, v.User.ID)
@@ -76,7 +76,7 @@ func (s *Store) JoinView(roomID string, userID uint64, history int) (JoinView, e
 		if v.Member = isMemberTx(tx, roomID, userID); !v.Member {
 			return nil
 		}
-		if v.History, err = readHistory(tx, RoomConv(roomID), 0, history); err != nil {
+		if v.History, err = s.readHistory(tx, RoomConv(roomID), 0, history); err != nil {
 			return err
 		}
 		v.Members = roomMembers(tx, roomID)
@@ -87,7 +87,7 @@ func (s *Store) JoinView(roomID string, userID uint64, history int) (JoinView, e
 		if v.Admins, err = adminsAmong(tx, ids); err != nil {
 			return err
 		}
-		v.Read = roomReadStates(tx, userID, []string{roomID})[roomID]
+		v.Read = s.roomReadStates(tx, userID, []string{roomID})[roomID]
 		return nil
 	})
 	return v, err

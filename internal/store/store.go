@@ -16,6 +16,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,7 +27,7 @@ import (
 // SchemaVersion is the layout of the buckets below. Bump it with a
 // migration in migrate.go when the layout changes; a database with a
 // higher version is refused rather than misread.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // appName marks a bbolt file as ours, so parley never writes into some
 // other program's database.
@@ -47,6 +48,7 @@ const appName = "parley"
 //	userRooms    userID/roomID -> joinedAt        (nested bucket per user)
 //	messages     convKey/seq   -> messageRecord   (nested bucket per conversation)
 //	dmPeers      userID/peerID -> last read seq   (nested bucket per user)
+//	invitedRooms userID/roomID -> inviter's userID (memberships others made; since v4)
 var (
 	bucketMeta       = []byte("meta")
 	bucketUsers      = []byte("users")
@@ -63,10 +65,11 @@ var (
 	bucketFiles      = []byte("files")
 	bucketFileData   = []byte("fileData")
 	bucketUsage      = []byte("usage")
+	bucketInvited    = []byte("invitedRooms")
 
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketUsernames, bucketTokens, bucketRooms,
 		bucketMembers, bucketUserRooms, bucketMessages, bucketDMPeers, bucketUserTokens, bucketResets,
-		bucketRoomReads, bucketFiles, bucketFileData, bucketUsage}
+		bucketRoomReads, bucketFiles, bucketFileData, bucketUsage, bucketInvited}
 
 	keyApp    = []byte("app")
 	keySchema = []byte("schema")
@@ -90,6 +93,9 @@ type Options struct {
 type Store struct {
 	db  *bolt.DB
 	log *slog.Logger
+
+	badMu sync.Mutex          // guards bad
+	bad   map[string]struct{} // damaged message records already logged
 }
 
 // Open opens (or creates) the database at path. A file that is empty,
@@ -127,7 +133,7 @@ func Open(path string, opts Options) (_ *Store, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, log: opts.Logger.With("component", "store")}
+	s := &Store{db: db, log: opts.Logger.With("component", "store"), bad: map[string]struct{}{}}
 	if err := verifyStructure(db, path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)

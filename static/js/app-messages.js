@@ -4,12 +4,12 @@
 // messages (messageEdited, messageDeleted, reaction) are applied to every
 // copy the page shows. Methods of App (app.js).
 
-import { QUOTE_CHARS, target } from './app-threads.js';
-import { dmKey, roomKey } from './conversation.js';
+import { target } from './app-threads.js';
 import { byId } from './dom.js';
 import { snippet } from './format.js';
 import { editorView } from './message-view.js';
 import { canModerate } from './moderation.js';
+import { convOfRef, copiesOf, learnName, nameOf } from './state.js';
 
 export const messageMethods = {
   initMessages() {
@@ -54,13 +54,11 @@ export const messageMethods = {
   },
 
   learnName(userId, username) {
-    if (userId && username) this.names.set(userId, username);
+    learnName(this.state, userId, username);
   },
 
   nameOf(userId, conv) {
-    if (userId === this.me?.userId) return this.me.username;
-    return conv?.members.get(userId)?.username || this.names.get(userId) || this.online.get(userId) ||
-      this.convs.get(dmKey(userId))?.name || 'someone';
+    return nameOf(this.state, userId, conv);
   },
 
   // mentionCandidates: whom "@" can name in the open conversation.
@@ -77,33 +75,12 @@ export const messageMethods = {
     return [...this.copiesOf(conv, id)][0] || null;
   },
 
-  // copiesOf returns every object the page holds for a message: the
-  // timeline's, and the thread panel's when it has its own.
   copiesOf(conv, id) {
-    const out = new Set();
-    const m = conv.byId.get(id);
-    if (m) out.add(m);
-    const t = this.thread;
-    if (t && t.key === conv.key) {
-      if (t.parent?.id === id) out.add(t.parent);
-      for (const r of t.replies) if (r.id === id) out.add(r);
-    }
-    return out;
+    return copiesOf(this.state, conv, id);
   },
 
-  // quotesOf returns the replies that quote a message.
-  quotesOf(conv, id) {
-    const out = new Set(conv.messages.filter((m) => m.replyTo?.id === id));
-    if (this.thread?.key === conv.key) for (const r of this.thread.replies) if (r.replyTo?.id === id) out.add(r);
-    return out;
-  },
-
-  // convOfRef finds the conversation an event names: roomId, or the two
-  // parties of a direct conversation.
   convOfRef(d) {
-    if (d.roomId) return this.convs.get(roomKey(d.roomId)) || null;
-    const peer = d.senderId === this.me.userId ? d.targetUserId : d.senderId;
-    return this.convs.get(dmKey(peer)) || null;
+    return convOfRef(this.state, d);
   },
 
   renderMessageViews(conv) {
@@ -165,7 +142,7 @@ export const messageMethods = {
       const m = conv && [...conv.messages].reverse().find((x) => x.senderId === this.me.userId && !x.deleted);
       if (m && !this.isMuted(conv)) {
         e.preventDefault();
-        this.startEdit(conv, m.id, 'timeline');
+        this.startEdit(conv, m.id, 'timeline', true);
         return true;
       }
     }
@@ -174,11 +151,14 @@ export const messageMethods = {
 
   // --- edit ---
 
-  startEdit(conv, id, where) {
+  // startEdit opens the inline editor; fromComposer: Up in the composer
+  // did, and Enter or Escape go back there.
+  startEdit(conv, id, where, fromComposer = false) {
     const m = this.findMessage(conv, id);
     if (!m || m.deleted || m.senderId !== this.me.userId) return;
-    this.editing = { key: conv.key, id, where, draft: m.content };
+    this.editing = { key: conv.key, id, where, draft: m.content, fromComposer };
     this.renderMessageViews(conv);
+    this.timeline.flush();
     const list = where === 'thread' ? byId('thread-messages') : byId('messages');
     const input = list.querySelector(`.msg[data-id="${id}"] .msg-edit-input`);
     if (!input) return;
@@ -194,7 +174,9 @@ export const messageMethods = {
     const conv = this.convs.get(e.key);
     if (!conv) return;
     this.renderMessageViews(conv);
+    this.timeline.flush();
     if (!refocus) return;
+    if (e.fromComposer) return this.composer.focus();
     const list = e.where === 'thread' ? byId('thread-messages') : byId('messages');
     const row = list.querySelector(`.msg[data-id="${e.id}"]`);
     if (row) row.focus({ preventScroll: true });
@@ -227,18 +209,10 @@ export const messageMethods = {
   },
 
   onMessageEdited(d) {
-    const conv = this.convOfRef(d);
+    const conv = this.convs.get(this.dispatch('messageEdited', d).key);
     if (!conv) return;
     const i = this.editsInFlight.findIndex((e) => e.key === conv.key && e.id === d.id);
     if (i >= 0) this.editsInFlight.splice(i, 1);
-    for (const m of this.copiesOf(conv, d.id)) {
-      m.content = d.content;
-      m.mentions = d.mentions || []; // recomputed by the server from the new text
-      m.editedAt = d.editedAt;
-      m.editPending = false;
-      delete m.editRevert;
-    }
-    for (const m of this.quotesOf(conv, d.id)) m.replyTo = { ...m.replyTo, content: d.content.slice(0, QUOTE_CHARS) };
     this.renderMessageViews(conv);
   },
 
@@ -265,23 +239,13 @@ export const messageMethods = {
     if (!this.authed || !this.send('delete', { ...target(conv), messageId: id })) {
       this.shell.toast('You are not connected; the message was not deleted.', 'error');
     }
-    const row = byId('messages').querySelector(`.msg[data-id="${id}"]`);
+    const row = this.timeline.row(id);
     (row || byId('composer-input')).focus({ preventScroll: true });
   },
 
   onMessageDeleted(d) {
-    const conv = this.convOfRef(d);
+    const conv = this.convs.get(this.dispatch('messageDeleted', d).key);
     if (!conv) return;
-    let counted = false;
-    for (const m of this.copiesOf(conv, d.id)) {
-      if (!counted && !m.deleted && m.id > conv.lastRead && m.senderId !== this.me.userId && conv.unread > 0) {
-        conv.unread--;
-        if (this.mentionsMe(m)) conv.mentions = Math.max(0, conv.mentions - 1);
-        counted = true;
-      }
-      Object.assign(m, { deleted: true, content: '', files: [], reactions: [], mentions: [], editedAt: '', editPending: false });
-    }
-    for (const m of this.quotesOf(conv, d.id)) m.replyTo = { ...m.replyTo, deleted: true, content: '' };
     if (this.editing?.key === conv.key && this.editing.id === d.id) this.editing = null;
     if (this.replies.get(conv.key)?.id === d.id) {
       this.replies.delete(conv.key);
@@ -305,23 +269,8 @@ export const messageMethods = {
   },
 
   onReaction(d) {
-    const conv = this.convOfRef(d);
-    if (!conv) return;
-    this.learnName(d.userId, d.username);
-    for (const m of this.copiesOf(conv, d.id)) {
-      const list = [...(m.reactions || [])];
-      const i = list.findIndex((r) => r.emoji === d.emoji);
-      const r = { emoji: d.emoji, count: d.count, userIds: d.userIds || [] };
-      if (!d.count) {
-        if (i >= 0) list.splice(i, 1);
-      } else if (i >= 0) {
-        list[i] = r;
-      } else {
-        list.push(r);
-      }
-      m.reactions = list;
-    }
-    this.renderMessageViews(conv);
+    const conv = this.convs.get(this.dispatch('reaction', d).key);
+    if (conv) this.renderMessageViews(conv);
   },
 
   // --- files ---

@@ -3,9 +3,9 @@
 // events every member sees as lines in the timeline. Methods of App
 // (app.js); the rules are in moderation.js.
 
-import { roomKey } from './conversation.js';
 import { byId } from './dom.js';
-import { canInvite, canModerate, eventText, memberPowers, muteUntilText, mutedText, removedText } from './moderation.js';
+import { canInvite, canModerate, memberPowers, muteUntilText, mutedText, removedText } from './moderation.js';
+import { isMuted, syncMyMute } from './state.js';
 
 // The server announces some events twice to one connection (to the room,
 // and to the actor or target directly); the same event within DUP_MS is
@@ -73,9 +73,7 @@ export const moderationMethods = {
   // (conv.mute.until null) does not turn the composer off: it may be over
   // already, and the server's refusal then says until when.
   isMuted(conv) {
-    const until = conv?.isRoom ? conv.mute?.until : null;
-    if (until == null) return false;
-    return until === '' || new Date(until) > new Date();
+    return isMuted(conv, Date.now());
   },
 
   // muteNotice says why the user cannot send, or '' when they can.
@@ -89,14 +87,8 @@ export const moderationMethods = {
   // server sends mutedUntil for a timed mute and leaves it out for a mute
   // that lasts until a moderator lifts it ('' here).
   syncMyMute(conv) {
-    const mine = conv.members.get(this.me.userId);
-    if (!mine?.muted) {
-      conv.mute = null;
-      return;
-    }
-    const until = mine.mutedUntil || '';
-    conv.mute = { ...(conv.mute || { reason: '', by: '' }), until };
-    this.scheduleUnmute(conv, this.me.userId, until);
+    syncMyMute(this.state, conv);
+    if (conv.mute) this.scheduleUnmute(conv, this.me.userId, conv.mute.until);
   },
 
   // learnMute: the server refused a frame because the user is muted; its
@@ -299,62 +291,32 @@ export const moderationMethods = {
 
   onModerationEvent(type, d) {
     if (!this.me || this.isRepeat(type, d)) return;
-    this.learnName(d.userId, d.username);
-    this.learnName(d.by?.userId, d.by?.username);
     this.modAnswered(type, d);
     if (type === 'unbanned') this.roomAnswered('unban', d.roomId || '', d.username);
     if (type === 'roomUpdated' && d.by?.userId === this.me.userId) this.roomAnswered('setTopic', d.roomId, '');
-    if (type === 'banned' && d.global) return this.onGlobalBan(d);
-    const conv = d.roomId ? this.convs.get(roomKey(d.roomId)) : null;
+    const global = type === 'banned' && d.global;
+    const touched = global ? [...this.convs.values()].filter((c) => c.isRoom && c.members.has(d.userId)) : [];
+    for (const c of touched) this.clearTyping(c, d.userId);
+    const changed = this.dispatch(type, d);
+    if (global) {
+      for (const c of touched) this.renderRoomChange(c);
+      return;
+    }
+    const conv = changed.key && this.convs.get(changed.key);
     const me = d.userId === this.me.userId;
     if (!conv) {
       if (type === 'unbanned' && me) this.shell.toast(`${d.by.username} lifted your ban from #${d.roomId}; you may join it again.`);
       return;
     }
-    const member = conv.members.get(d.userId);
-    switch (type) {
-      case 'kicked':
-      case 'banned':
-        if (conv.members.delete(d.userId) || !conv.membersLoaded) conv.memberCount = Math.max(0, conv.memberCount - 1);
-        this.clearTyping(conv, d.userId);
-        if (me) this.removedWhy.set(d.roomId, removedText(type, d, conv.private));
-        break;
-      case 'muted':
-        if (member) Object.assign(member, { muted: true, mutedUntil: d.until || '' });
-        if (me) {
-          conv.mute = { until: d.until || '', reason: d.reason || '', by: d.by?.username || '' };
-          this.composer.stopTyping();
-        }
-        this.scheduleUnmute(conv, d.userId, d.until);
-        break;
-      case 'unmuted':
-        if (member) Object.assign(member, { muted: false, mutedUntil: '' });
-        if (me) conv.mute = null;
-        break;
-      case 'roleChanged':
-        if (member) member.role = d.role;
-        if (me) conv.role = d.role;
-        break;
-      case 'roomUpdated':
-        conv.topic = d.topic || '';
-        conv.private = !!d.private;
-        break;
-    }
-    conv.addEvent(eventText(type, d, this.me), type === 'kicked' || type === 'banned');
-    this.renderRoomChange(conv);
-  },
-
-  // onGlobalBan: an account was suspended; it leaves every room it was in.
-  onGlobalBan(d) {
-    if (d.userId === this.me.userId) return; // loggedOut follows
-    for (const conv of this.convs.values()) {
-      if (!conv.isRoom || !conv.members.has(d.userId)) continue;
-      conv.members.delete(d.userId);
-      conv.memberCount = Math.max(0, conv.memberCount - 1);
+    if ((type === 'kicked' || type === 'banned')) {
       this.clearTyping(conv, d.userId);
-      conv.addEvent(eventText('banned', d, this.me), true);
-      this.renderRoomChange(conv);
+      if (me) this.removedWhy.set(d.roomId, removedText(type, d, conv.private));
     }
+    if (type === 'muted') {
+      if (me) this.composer.stopTyping();
+      this.scheduleUnmute(conv, d.userId, d.until);
+    }
+    this.renderRoomChange(conv);
   },
 
   renderRoomChange(conv) {
@@ -383,25 +345,12 @@ export const moderationMethods = {
   // onInvited: someone added the user to a room.
   onInvited(d) {
     const r = d.room;
-    const conv = this.ensureRoom(r.roomId);
-    conv.topic = r.topic || '';
-    conv.private = !!r.private;
-    conv.memberCount = r.memberCount;
-    conv.role = 'member';
-    conv.hasMessages = !!r.lastMessageAt;
-    this.learnName(d.by.userId, d.by.username);
-    conv.addEvent(`${d.by.username} added you to the room`);
+    const conv = this.convs.get(this.dispatch('invited', d).key);
     this.shell.toast(`${d.by.username} added you to ${r.private ? 'the private room ' : ''}#${r.roomId}.`);
+    // Nothing open (the welcome screen): show the room at once.
+    if (!this.current) return this.open(conv.key, { focus: false });
     if (conv.hasMessages && this.authed) this.background(() => this.fetchNewest(conv));
     this.renderAll();
-  },
-
-  // onInvitedMember: userJoined with invitedBy; called by onUserJoined.
-  onInvitedMember(conv, d) {
-    this.learnName(d.invitedBy.userId, d.invitedBy.username);
-    conv.addEvent(eventText('invited', { ...d, by: d.invitedBy }, this.me));
-    if (d.invitedBy.userId === this.me.userId) this.roomAnswered('invite', d.roomId, d.username);
-    if (conv.key === this.current) this.timeline.update();
   },
 
   // removedFrom: why the user left a room, when a moderator did it.

@@ -6,41 +6,14 @@
 // follows the markers the user's other devices move (readUpdated).
 // Methods of App (app.js).
 
-import { dmKey, roomKey } from './conversation.js';
-
 // READ_EVERY_MS throttles read frames per conversation while messages
 // keep arriving in front of the reader.
 const READ_EVERY_MS = 1000;
 
 export const readMethods = {
-  // setReadState takes the server's word on a conversation's marker and
-  // counts.
-  setReadState(conv, lastRead, unread, mentions) {
-    conv.lastRead = lastRead || '';
-    conv.readSent = conv.lastRead; // the server has it: no need to say it again
-    conv.unread = unread;
-    conv.mentions = mentions;
-  },
-
   // seesNewest: the user is looking at the newest message of conv.
   seesNewest(conv) {
     return this.isVisible(conv) && this.timeline.atNewest();
-  },
-
-  // countLive counts messages that just arrived in conv. seen: the
-  // reader was looking at the newest message when they came.
-  countLive(conv, added, seen) {
-    for (const m of added) {
-      if (m.senderId === this.me.userId) {
-        // Sending reads the conversation up to one's own message.
-        if (m.id > conv.lastRead) conv.lastRead = conv.readSent = m.id;
-        conv.unread = 0;
-        conv.mentions = 0;
-      } else if (!seen && !m.deleted) {
-        conv.unread++;
-        if (this.mentionsMe(m)) conv.mentions++;
-      }
-    }
   },
 
   // markRead records that the open conversation has been seen up to its
@@ -84,20 +57,7 @@ export const readMethods = {
 
   // onReadUpdated: another device of the user read further.
   onReadUpdated(d) {
-    const conv = this.convs.get(d.roomId ? roomKey(d.roomId) : dmKey(d.withUserId));
-    if (!conv || !d.messageId || d.messageId <= conv.lastRead) return;
-    conv.lastRead = d.messageId;
-    if (d.messageId > (conv.readSent || '')) conv.readSent = d.messageId;
-    const c = conv.countAfter(d.messageId, this.me.userId);
-    if (conv.loaded && c.known) {
-      conv.unread = c.unread;
-      conv.mentions = c.mentions;
-    } else if (!conv.loaded) {
-      // Nothing here to count with: the other device most likely read to
-      // the end (the next sign-in has the exact counts).
-      conv.unread = 0;
-      conv.mentions = 0;
-    }
+    if (!this.dispatch('readUpdated', d).key) return;
     this.renderSidebar();
     this.renderTitle();
   },

@@ -78,6 +78,9 @@ export const renderMethods = {
       title.textContent = 'parley';
       counts.textContent = '';
       welcomeTitle.textContent = this.me ? `Welcome, ${this.me.username}!` : 'Welcome!';
+      this.els.welcomeText.textContent = this.convs.size
+        ? 'Pick a room or a conversation on the left, or join another room.'
+        : 'Rooms are where conversations happen. Join one to get started.';
       return;
     }
     title.textContent = conv.title;

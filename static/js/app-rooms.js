@@ -16,7 +16,7 @@ export const roomMethods = {
     if (!this.convs.has(key)) return;
     const conv = this.convs.get(key);
     this.leaveConversation(conv);
-    this.convs.delete(key);
+    this.dispatch('left', d);
     if (this.roomDialogKey === key && this.mod.room.open) this.mod.room.close();
     if (why) this.shell.toast(why, 'error');
     else this.shell.toast(`You left #${d.roomId}.`);
@@ -25,39 +25,33 @@ export const roomMethods = {
   },
 
   onUserJoined(d) {
-    const conv = this.convs.get(roomKey(d.roomId));
+    const conv = this.convs.get(this.dispatch('userJoined', d).key);
     if (!conv) return;
-    this.learnName(d.userId, d.username);
-    if (!conv.members.has(d.userId)) conv.memberCount++;
-    conv.members.set(d.userId, { userId: d.userId, username: d.username, online: this.online.has(d.userId), role: 'member', muted: false });
-    if (d.invitedBy) this.onInvitedMember(conv, d);
-    if (conv.key === this.current) this.renderAll();
+    if (d.invitedBy?.userId === this.me.userId) this.roomAnswered('invite', d.roomId, d.username);
+    if (conv.key === this.current) {
+      this.timeline.update();
+      this.renderAll();
+    }
   },
 
   onUserLeft(d) {
-    const conv = this.convs.get(roomKey(d.roomId));
+    const conv = this.convs.get(this.dispatch('userLeft', d).key);
     if (!conv) return;
-    if (conv.members.delete(d.userId) || !conv.membersLoaded) conv.memberCount = Math.max(0, conv.memberCount - 1);
     this.clearTyping(conv, d.userId);
-    if (conv.key === this.current) this.renderAll();
+    if (conv.key === this.current) {
+      this.timeline.update();
+      this.renderAll();
+    }
   },
 
   onUserOnline(d) {
-    this.online.set(d.userId, d.username);
-    this.setPresence(d.userId, true);
+    this.dispatch('userOnline', d);
+    this.renderAll();
   },
 
   onUserOffline(d) {
-    this.online.delete(d.userId);
     for (const conv of this.convs.values()) this.clearTyping(conv, d.userId);
-    this.setPresence(d.userId, false);
-  },
-
-  setPresence(userId, online) {
-    for (const conv of this.convs.values()) {
-      const m = conv.members.get(userId);
-      if (m) m.online = online;
-    }
+    this.dispatch('userOffline', d);
     this.renderAll();
   },
 

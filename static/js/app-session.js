@@ -49,7 +49,27 @@ export const sessionMethods = {
 
   setSignInBusy(busy) {
     this.els.signinSubmit.disabled = busy;
-    this.els.signinSubmit.textContent = busy ? 'Signing in…' : 'Continue';
+    this.els.signinSubmit.textContent = busy ? (this.creating ? 'Creating your account…' : 'Signing in…')
+      : this.creating ? 'Create account' : 'Sign in';
+  },
+
+  // setSignInMode switches the form between signing in to an account
+  // (auth {create: false}: a typo in a name never creates one) and
+  // creating one (auth {create: true}, with the password twice).
+  setSignInMode(creating, focus = false) {
+    const els = this.els;
+    this.creating = creating;
+    els.signinTitle.textContent = creating ? 'Create your parley account' : 'Sign in to parley';
+    els.signinLede.textContent = creating ? 'Choose a username and a password. Everyone on this server sees your username.'
+      : 'Welcome back. New here? Create an account below.';
+    els.signinConfirmField.hidden = !creating;
+    els.signinPasswordHint.hidden = !creating;
+    els.password.autocomplete = creating ? 'new-password' : 'current-password';
+    els.signinSwitchText.textContent = creating ? 'Already have an account?' : 'New here?';
+    els.signinSwitch.textContent = creating ? 'Sign in instead' : 'Create an account';
+    this.setSignInBusy(false);
+    this.showSignInError('');
+    if (focus) (els.username.value ? els.password : els.username).focus();
   },
 
   signIn() {
@@ -57,9 +77,13 @@ export const sessionMethods = {
     const password = this.els.password.value;
     if (!username) return this.signInFailed('Enter a username.', this.els.username);
     if (!password) return this.signInFailed('Enter a password.', this.els.password);
+    if (this.creating) {
+      if ([...password].length < 8) return this.signInFailed('Choose a password of at least 8 characters.', this.els.password);
+      if (password !== this.els.signinConfirm.value) return this.signInFailed('The two passwords do not match.', this.els.signinConfirm);
+    }
     this.showSignInError('');
     this.setSignInBusy(true);
-    this.signInRequest = { username, password };
+    this.signInRequest = { username, password, create: !!this.creating };
     if (this.greeted) this.sendSignIn();
     else {
       this.conn.reconnectNow();
@@ -171,7 +195,7 @@ export const sessionMethods = {
     }
     this.signInRequest = null;
     const field = d.code === 'invalid_password' ? this.els.password
-      : d.code === 'invalid_username' || d.code === 'bad_request' ? this.els.username : this.els.password;
+      : d.code === 'invalid_username' || d.code === 'bad_request' || d.code === 'username_taken' ? this.els.username : this.els.password;
     this.signInFailed(d.message || d.code, field);
   },
 };

@@ -4,7 +4,6 @@
 // (history {around}), from a quote or a search result. Methods of App
 // (app.js).
 
-import { dmKey, roomKey } from './conversation.js';
 import { byId } from './dom.js';
 
 // AROUND_LIMIT is the size of the page fetched around a message jumped to.
@@ -74,19 +73,7 @@ export const threadMethods = {
   },
 
   onThread(d) {
-    const t = this.thread;
-    const key = d.roomId ? roomKey(d.roomId) : dmKey(d.withUserId);
-    if (!t || t.key !== key || t.id !== d.messageId) return;
-    const conv = this.convs.get(key);
-    // The timeline's objects where it has them, so events change both.
-    t.parent = conv?.byId.get(d.parent.id) || d.parent;
-    const replies = new Map(t.replies.map((r) => [r.id, r]));
-    for (const r of d.replies) if (!replies.has(r.id)) replies.set(r.id, conv?.byId.get(r.id) || r);
-    t.replies = [...replies.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
-    for (const r of t.replies) this.learnName(r.senderId, r.senderName);
-    t.loading = false;
-    t.error = '';
-    this.renderThread();
+    if (this.dispatch('thread', d).key) this.renderThread();
   },
 
   renderThread() {
@@ -106,7 +93,7 @@ export const threadMethods = {
     this.threadPanel.clear();
     this.shell.closePanel(this.els.thread);
     if (!refocus) return;
-    const row = key === this.current && byId('messages').querySelector(`.msg[data-id="${id}"]`);
+    const row = key === this.current && this.timeline.row(id);
     (row || byId('composer-input')).focus({ preventScroll: true });
   },
 
@@ -114,18 +101,6 @@ export const threadMethods = {
     const t = this.thread;
     if (!t || t.key !== this.current) return false;
     return this.sendMessage(text, { replyTo: t.id });
-  },
-
-  // countReply: a reply arrived; its parent has one more, and an open
-  // thread of that parent lists it.
-  countReply(conv, m) {
-    const parentId = m.replyTo.id;
-    for (const p of this.copiesOf(conv, parentId)) p.replyCount = (p.replyCount || 0) + 1;
-    const t = this.thread;
-    if (t && t.key === conv.key && t.id === parentId && !t.replies.some((r) => r.id === m.id)) {
-      t.replies.push(m);
-      t.replies.sort((a, b) => (a.id < b.id ? -1 : 1));
-    }
   },
 
   // --- jumps ---

@@ -1,6 +1,8 @@
-// App is the client's controller: it keeps the state of the signed-in
-// user's conversations, turns server frames (PROTOCOL.md) into that state,
-// and user actions into frames. Its methods are split by concern:
+// App is the client's controller: server frames (PROTOCOL.md) go through
+// state.js (apply), which holds the signed-in user's conversations, and
+// then App renders what changed and does what only a page can (focus,
+// dialogs, timers, notifications, the socket, storage); user actions
+// become frames. Its methods are split by concern:
 // app-session.js (signing in and out), app-account.js (passwords and reset
 // links), app-rooms.js (rooms and presence), app-reads.js (read state and
 // unread counts), app-messages.js (edits, deletes, reactions, files),
@@ -20,15 +22,18 @@ import { threadMethods } from './app-threads.js';
 import { sessionMethods } from './app-session.js';
 import { MentionAutocomplete } from './autocomplete.js';
 import { CLOSE_NORMAL, Connection, socketURL } from './connection.js';
-import { Conversation, MAX_ID, dmKey, roomKey } from './conversation.js';
+import { MAX_ID, dmKey, roomKey } from './conversation.js';
 import { Composer } from './composer.js';
 import { byId } from './dom.js';
-import { mentions } from './format.js';
+import { snippet } from './format.js';
 import { Menu } from './menu.js';
 import { notificationsSupported, notify, toggleNotifications } from './notify.js';
 import { EmojiPicker } from './reactions.js';
 import { Shell } from './shell.js';
 import * as storage from './storage.js';
+import {
+  apply, currentConv, dms, ensureDM, ensureRoom, initialState, mentionsMe, outboxItems, rooms, sidebarOrder,
+} from './state.js';
 import { ThreadPanel } from './thread.js';
 import { Timeline } from './timeline.js';
 import { Attachments } from './uploads.js';
@@ -42,6 +47,15 @@ const TYPING_TTL_MS = 6000;
 // a member of many rooms is not told to slow down.
 const SYNC_BURST = 30;
 const SYNC_PER_SECOND = 8;
+// OLDER_PAGE messages are fetched at a time while scrolling back (the
+// server's most, PROTOCOL.md "history").
+const OLDER_PAGE = 100;
+
+// announcement is how a new message is read out: who, and what.
+function announcement(m) {
+  const files = m.files?.length ? ` (${m.files.length === 1 ? `file ${m.files[0].name}` : `${m.files.length} files`})` : '';
+  return `${m.senderName}: ${snippet(m.content || '', 300)}${files}`;
+}
 
 export class App {
   constructor() {
@@ -52,12 +66,11 @@ export class App {
       onClose: (ev) => this.onClose(ev),
       onStatus: () => this.renderConnection(),
     });
+    // The user's conversations, people and the open conversation (state.js);
+    // me, convs, online, names, current and thread below read and write it.
+    this.state = initialState();
     this.token = storage.loadToken();
-    this.me = null; // { userId, username, isAdmin }
     this.prefs = null;
-    this.convs = new Map(); // key -> Conversation
-    this.online = new Map(); // userId -> username
-    this.current = null; // key of the open conversation
     this.authed = false; // signed in on the current socket
     this.everAuthed = false; // signed in at some point since the page loaded
     this.authing = null; // 'token' or 'password' while an auth is unanswered
@@ -65,7 +78,6 @@ export class App {
     this.greeted = false; // "connected" arrived on the current socket
     this.historyQueue = []; // { key, mode: 'newest'|'older'|'around' } per unanswered history, in order
     this.joinQueue = []; // { roomId, open } per unanswered join, in order
-    this.names = new Map(); // userId -> username, of everyone met (reaction tooltips)
     this.readTimers = new Map(); // conversation key -> timer of a throttled read
     this.seq = 0;
     this.backlog = []; // background requests waiting for their turn
@@ -75,15 +87,19 @@ export class App {
     this.signingOut = false; // this tab asked to sign out
     this.followTimer = 0; // signed out by a password change: waiting for another tab's token
     this.resumeOnClose = false; // a newer token is waiting for this socket to close
+    this.creating = false; // the sign-in form creates an account
 
     const el = (id) => byId(id);
     this.els = {
       signinForm: el('signin-form'), username: el('signin-username'), password: el('signin-password'),
       signinError: el('signin-error'), signinSubmit: el('signin-submit'), signinConn: el('signin-conn'),
+      signinConfirm: el('signin-confirm'), signinConfirmField: el('signin-confirm-field'), signinSwitch: el('signin-switch'),
+      signinSwitchText: el('signin-switch-text'), signinTitle: el('signin-title'), signinLede: el('signin-lede'),
+      signinPasswordHint: el('signin-password-hint'),
       roomList: el('room-list'), roomsEmpty: el('rooms-empty'), dmList: el('dm-list'), dmsEmpty: el('dms-empty'),
       meAvatar: el('me-avatar'), meName: el('me-name'), notifyToggle: el('notify-toggle'),
       title: el('conv-title'), subtitle: el('conv-subtitle'), membersCount: el('members-count'),
-      leave: el('leave-room'), timeline: el('timeline'), welcome: el('welcome'), welcomeTitle: el('welcome-title'),
+      leave: el('leave-room'), timeline: el('timeline'), welcome: el('welcome'), welcomeTitle: el('welcome-title'), welcomeText: el('welcome-text'),
       composerWrap: el('composer-wrap'), typing: el('typing'), menuDot: el('menu-dot'),
       membersOnline: el('members-online'), membersOffline: el('members-offline'),
       onlineHeading: el('online-heading'), offlineHeading: el('offline-heading'),
@@ -101,7 +117,7 @@ export class App {
     this.timeline = new Timeline({
       scroller: el('timeline'), list: el('messages'), loadOlder: el('load-older'), pill: el('new-pill'),
       jump: el('jump-latest'), start: el('timeline-start'), startTitle: el('timeline-start-title'),
-      startText: el('timeline-start-text'), startIcon: el('timeline-start-icon'),
+      startText: el('timeline-start-text'), startIcon: el('timeline-start-icon'), announcer: el('announcer'),
     }, {
       onLoadOlder: () => this.loadOlder(),
       onReachBottom: () => this.markRead(),
@@ -124,6 +140,9 @@ export class App {
       onKeyDown: (e) => this.composerKey(e),
       canSendEmpty: () => this.attachments.items().length > 0,
       onFiles: (files) => this.attachFiles(files),
+      onDrafts: (drafts) => {
+        if (this.prefs) this.prefs.drafts = Object.fromEntries(drafts);
+      },
     });
     this.threadComposer = new Composer(el('thread-composer'), el('thread-input'), {
       onSend: (text) => this.sendThreadReply(text),
@@ -150,10 +169,16 @@ export class App {
       e.preventDefault();
       this.signIn();
     });
+    els.signinSwitch.addEventListener('click', () => this.setSignInMode(!this.creating, true));
     byId('signout').addEventListener('click', () => this.signOut());
     byId('browse-rooms').addEventListener('click', () => this.openRoomsDialog());
     byId('welcome-browse').addEventListener('click', () => this.openRoomsDialog());
     byId('reconnect-now').addEventListener('click', () => this.conn.reconnectNow());
+    byId('skip-link').addEventListener('click', (e) => {
+      e.preventDefault();
+      if (this.currentConv() && !this.els.composerInput.disabled) this.composer.focus();
+      else (this.currentConv() ? this.els.timeline : byId('welcome-browse')).focus();
+    });
     els.leave.addEventListener('click', () => this.leaveCurrent());
     els.joinForm.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -209,21 +234,12 @@ export class App {
       setTimeout(() => this.conn.reconnectNow(), 0);
     }
     for (const conv of this.convs.values()) {
-      conv.membersLoaded = false;
-      conv.joining = false;
-      conv.syncing = false;
-      conv.loadingOlder = false;
-      if (conv.loaded && !conv.resumeFrom) conv.resumeFrom = conv.newestId();
       for (const t of conv.typing.values()) clearTimeout(t.timer);
-      conv.typing.clear();
-      // Not acknowledged before the socket closed: maybe never stored.
-      for (const p of conv.pending) {
-        if (p.status === 'sending') {
-          p.status = 'failed';
-          p.error = 'the connection was lost';
-        }
-      }
     }
+    // What was sent and not acknowledged waits in the outbox; the newest
+    // page after reconnecting says what the server has (by clientMsgId).
+    this.dispatch('local/disconnected');
+    this.saveOutbox();
     if (ev.code === CLOSE_NORMAL && !this.token) return; // signed out
     if (this.me) this.renderAll();
     this.timeline.update();
@@ -232,6 +248,26 @@ export class App {
   send(type, data) {
     return this.conn.send(type, data);
   }
+
+  // dispatch applies a frame (or a local action) to the state and
+  // returns what it changed (state.js).
+  dispatch(type, data = {}, extra = {}) {
+    apply(this.state, { type, data, now: new Date().toISOString(), ...extra });
+    return this.state.changed;
+  }
+
+  get me() { return this.state.me; }
+  set me(v) { this.state.me = v; }
+  get convs() { return this.state.convs; }
+  set convs(v) { this.state.convs = v; }
+  get online() { return this.state.online; }
+  set online(v) { this.state.online = v; }
+  get names() { return this.state.names; }
+  set names(v) { this.state.names = v; }
+  get current() { return this.state.current; }
+  set current(v) { this.state.current = v; }
+  get thread() { return this.state.thread; }
+  set thread(v) { this.state.thread = v; }
 
   onFrame(type, d) {
     const handler = {
@@ -275,7 +311,7 @@ export class App {
     const how = this.authing;
     const sameUser = this.me?.userId === d.userId;
     if (!sameUser) this.resetUser();
-    this.me = { userId: d.userId, username: d.username, isAdmin: !!d.isAdmin };
+    const firstAuth = !this.prefs;
     this.prefs ??= new storage.UserPrefs(d.userId);
     this.token = d.token;
     storage.saveToken(d.token);
@@ -283,41 +319,15 @@ export class App {
     this.authing = null;
     this.signInRequest = null;
     this.els.password.value = '';
+    this.els.signinConfirm.value = '';
     this.conn.healthy();
     const reconnect = this.everAuthed;
     this.everAuthed = true;
 
-    this.online = new Map(d.onlineUsers.map((u) => [u.userId, u.username]));
-    // The server's list of my rooms is the truth: I may have joined or
-    // left elsewhere while this page was away.
-    const mine = new Set(d.rooms.map((r) => r.roomId));
-    for (const conv of [...this.convs.values()]) {
-      if (conv.isRoom && !mine.has(conv.id)) this.convs.delete(conv.key);
-    }
-    for (const r of d.rooms) {
-      const conv = this.ensureRoom(r.roomId);
-      conv.memberCount = r.memberCount;
-      conv.hasMessages = !!r.lastMessageAt;
-      conv.topic = r.topic || '';
-      conv.private = !!r.private;
-      conv.role = r.role || 'member';
-      if (r.lastMessageAt && r.lastMessageAt > conv.lastActivity) conv.lastActivity = r.lastMessageAt;
-      this.setReadState(conv, r.lastRead, r.unread ?? 0, r.mentions ?? 0);
-    }
-    // Direct conversations: the server lists every one, with what is
-    // unread, so each device shows the same list. One opened on this page
-    // that has no message yet stays until the page closes.
-    const directs = new Map((d.directs || []).map((c) => [c.userId, c]));
-    for (const conv of this.convs.values()) {
-      if (!conv.isRoom && !directs.has(conv.id)) this.setReadState(conv, conv.lastRead, 0, 0);
-    }
-    for (const c of directs.values()) {
-      const conv = this.ensureDM(c.userId, c.username);
-      this.setReadState(conv, c.lastRead, c.unread, 0);
-      if (c.lastMessageAt > conv.lastActivity) conv.lastActivity = c.lastMessageAt;
-      if (c.online) this.online.set(c.userId, c.username);
-    }
+    this.dispatch('authenticated', d);
+    this.attachments.maxBytes = this.state.maxUploadBytes;
 
+    if (firstAuth) this.restoreOutbox();
     this.renderMe();
     this.shell.showApp();
     if (how === 'reset') this.resetDone();
@@ -340,7 +350,7 @@ export class App {
       if (conv.key === shown) {
         if (conv.isRoom) this.sendJoin(conv.id, false);
         else this.fetchNewest(conv);
-      } else if (conv.loaded || (conv.isRoom ? conv.hasMessages : conv.unread > 0)) {
+      } else if (conv.loaded || conv.pending.length || (conv.isRoom ? conv.hasMessages : conv.unread > 0)) {
         conv.syncing = true;
         this.background(() => this.fetchNewest(conv));
       }
@@ -381,6 +391,7 @@ export class App {
     this.online = new Map();
     this.names = new Map();
     this.current = null;
+    this.prefs?.forget();
     this.prefs = null;
     this.me = null;
     this.composer.reset();
@@ -391,43 +402,27 @@ export class App {
   }
 
   ensureRoom(roomId) {
-    const key = roomKey(roomId);
-    let conv = this.convs.get(key);
-    if (!conv) {
-      conv = new Conversation('room', roomId, roomId);
-      this.convs.set(key, conv);
-    }
-    return conv;
+    return ensureRoom(this.state, roomId);
   }
 
   ensureDM(userId, username) {
-    const key = dmKey(userId);
-    let conv = this.convs.get(key);
-    if (!conv) {
-      conv = new Conversation('dm', userId, username);
-      this.convs.set(key, conv);
-    } else if (username && conv.name !== username) {
-      conv.name = username;
-    }
-    return conv;
+    return ensureDM(this.state, userId, username);
   }
 
   rooms() {
-    return [...this.convs.values()].filter((c) => c.isRoom)
-      .sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+    return rooms(this.state);
   }
 
   dms() {
-    return [...this.convs.values()].filter((c) => !c.isRoom)
-      .sort((a, b) => (b.lastActivity || '').localeCompare(a.lastActivity || '') || a.name.localeCompare(b.name));
+    return dms(this.state);
   }
 
   sidebarOrder() {
-    return [...this.rooms(), ...this.dms()];
+    return sidebarOrder(this.state);
   }
 
   currentConv() {
-    return this.current ? this.convs.get(this.current) : null;
+    return currentConv(this.state);
   }
 
   // open shows a conversation (null: the welcome screen).
@@ -500,6 +495,7 @@ export class App {
     if (!conv || !conv.hasMore || conv.loadingOlder || !this.authed) return;
     const data = conv.isRoom ? { roomId: conv.id } : { withUserId: conv.id };
     data.before = conv.oldestId() || MAX_ID;
+    data.limit = OLDER_PAGE;
     if (!this.send('history', data)) return;
     conv.loadingOlder = true;
     this.historyQueue.push({ key: conv.key, mode: 'older' });
@@ -521,35 +517,65 @@ export class App {
     if (!text.trim() && !files.length) return false;
     const reply = fromThread ? this.quoteOf(conv, replyTo) : this.replies.get(conv.key);
     if (!fromThread) this.clearReply();
-    const p = {
-      clientMsgId: `c${Date.now().toString(36)}${(++this.seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`,
-      content: text,
-      timestamp: new Date().toISOString(),
-      status: 'sending',
-      error: '',
-      replyTo: reply || null,
-      files,
-    };
+    const clientMsgId = `c${Date.now().toString(36)}${(++this.seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
     if (conv.hasNewer) this.jumpToLatest(conv);
-    conv.pending.push(p);
-    this.transmit(conv, p);
+    this.dispatch('local/send', { key: conv.key, pending: {
+      clientMsgId, content: text, timestamp: new Date().toISOString(), replyTo: reply || null, files,
+    } });
+    this.transmit(conv, conv.findPending(clientMsgId));
+    this.saveOutbox();
     this.timeline.update({ ownSend: true });
     this.renderThread();
     return true;
   }
 
-  transmit(conv, p) {
-    p.status = 'sending';
-    p.error = '';
+  // transmit sends an own message, or keeps it in the outbox (queued)
+  // until the connection is back and the conversation's newest page has
+  // said which earlier ones the server already has (flushOutbox).
+  transmit(conv, p, last = false) {
+    if (!this.authed || !conv.synced) {
+      if (this.authed && !conv.syncing && !conv.joining) {
+        if (conv.isRoom) this.sendJoin(conv.id, false);
+        else this.fetchNewest(conv);
+      }
+      return;
+    }
     const data = conv.isRoom ? { roomId: conv.id } : { targetUserId: conv.id };
     Object.assign(data, { content: p.content, clientMsgId: p.clientMsgId });
     if (p.replyTo) data.replyTo = p.replyTo.id;
     if (p.files?.length) data.files = p.files.map((f) => f.id);
-    const sent = this.authed && this.send(conv.isRoom ? 'chat' : 'private', data);
-    if (!sent) {
-      p.status = 'failed';
-      p.error = 'you are not connected';
+    if (this.send(conv.isRoom ? 'chat' : 'private', data)) this.dispatch('local/sending', { clientMsgId: p.clientMsgId, last });
+  }
+
+  // flushOutbox sends, in order, the messages of conv that waited for
+  // the connection, once a newest page has removed those it had already
+  // stored (each exactly once: matched by clientMsgId).
+  flushOutbox(conv) {
+    conv.synced = true;
+    let sent = false;
+    for (const p of [...conv.pending]) {
+      if (p.status !== 'queued') continue;
+      this.transmit(conv, p);
+      sent = true;
     }
+    if (sent) {
+      this.saveOutbox();
+      if (conv.key === this.current) this.timeline.update();
+    }
+  }
+
+  // saveOutbox keeps every unacknowledged own message in localStorage,
+  // so a reload sends (or offers again) what this one did not.
+  saveOutbox() {
+    if (this.prefs) this.prefs.saveOutbox(outboxItems(this.state));
+  }
+
+  // restoreOutbox takes back the messages and drafts an earlier page (a
+  // reload, or a tab that closed) did not send.
+  restoreOutbox() {
+    this.dispatch('local/outbox', { items: this.prefs.takeOutbox() });
+    this.saveOutbox();
+    this.composer.setDrafts(this.prefs.drafts);
   }
 
   retry(clientMsgId) {
@@ -557,17 +583,16 @@ export class App {
     const p = conv?.findPending(clientMsgId);
     if (!p) return;
     // Keep the message last, where a new one would appear.
-    conv.pending.splice(conv.pending.indexOf(p), 1);
-    conv.pending.push(p);
-    this.transmit(conv, p);
+    this.transmit(conv, p, true);
+    this.saveOutbox();
     this.timeline.update({ ownSend: true });
     this.renderThread();
     this.composer.focus();
   }
 
   discard(clientMsgId) {
-    const conv = this.currentConv();
-    if (conv?.takePending(clientMsgId)) {
+    if (this.dispatch('local/discard', { clientMsgId }).took) {
+      this.saveOutbox();
       this.timeline.update();
       this.renderThread();
     }
@@ -575,48 +600,42 @@ export class App {
   }
 
   onRoomMessage(m) {
-    const conv = this.ensureRoom(m.roomId);
-    this.receive(conv, [m], true);
+    this.receive('message', m, roomKey(m.roomId));
   }
 
-  onDirectMessage(m) {
-    const mine = m.senderId === this.me.userId;
-    const conv = mine ? this.ensureDM(m.targetUserId, m.targetUsername) : this.ensureDM(m.senderId, m.senderName);
-    this.receive(conv, [m], true);
+  onDirectMessage(m, type = 'privateMessage') {
+    const peer = m.senderId === this.me.userId ? m.targetUserId : m.senderId;
+    this.receive(type, m, dmKey(peer));
   }
 
-  // receive merges messages into a conversation and updates everything
-  // that depends on them. live: they just happened (notify, count).
-  receive(conv, msgs, live) {
-    let ownSend = false;
-    for (const m of msgs) {
-      this.learnName(m.senderId, m.senderName);
-      if (m.senderId === this.me.userId && conv.takePending(m.clientMsgId)) ownSend = live;
-    }
-    // Reading from newest before the page changes (the reader may be
-    // about to be moved to the bottom).
-    const seen = live && this.seesNewest(conv);
-    const added = [];
-    for (const m of msgs) {
-      // Shown a stretch of older history: newer messages wait for the
-      // newest page ("Jump to latest").
-      if (live && conv.hasNewer) {
-        if (!conv.byId.has(m.id)) added.push(m);
-      } else if (conv.add(m)) {
-        added.push(m);
-      }
-    }
-    for (const m of added) {
+  // receive applies a live message, then updates everything that
+  // depends on it. The reader's view decides whether it counts as unread.
+  receive(type, m, key) {
+    const conv = this.convs.get(key);
+    const seen = !!conv && this.seesNewest(conv);
+    const changed = this.dispatch(type, m, { seen });
+    this.afterMessages(this.convs.get(changed.key), changed, true);
+  }
+
+  // afterMessages renders what a frame with messages changed. live:
+  // they just happened (notify, announce).
+  afterMessages(conv, changed, live) {
+    if (!conv) return;
+    if (changed.took) this.saveOutbox();
+    for (const m of changed.added) {
       if (m.senderId !== this.me.userId) this.clearTyping(conv, m.senderId);
-      if (live && m.replyTo) this.countReply(conv, m);
     }
-    if (live) this.countLive(conv, added, seen);
     if (conv.key === this.current) {
-      this.timeline.update({ ownSend });
+      this.timeline.update({ ownSend: changed.ownSend });
       this.markRead();
       this.renderThread();
     }
-    if (live) for (const m of added) this.maybeNotify(conv, m);
+    if (live) {
+      for (const m of changed.added) {
+        this.maybeNotify(conv, m);
+        if (conv.key === this.current && m.senderId !== this.me.userId) this.timeline.announce(announcement(m));
+      }
+    }
     this.renderSidebar();
     this.renderTitle();
     if (conv.key === this.current) this.renderTyping();
@@ -625,8 +644,7 @@ export class App {
   // mentionsMe: the server says the message mentions the user (rooms), or
   // its text does (direct messages, edits).
   mentionsMe(m) {
-    return !!this.me && m.senderId !== this.me.userId && !m.deleted &&
-      (!!m.mentions?.includes(this.me.userId) || mentions(m.content || '', this.me.username));
+    return mentionsMe(this.state, m);
   }
 
   maybeNotify(conv, m) {
@@ -643,43 +661,20 @@ export class App {
     const req = i >= 0 ? this.historyQueue.splice(i, 1)[0] : { key, mode: 'newest' };
     const conv = this.convs.get(key);
     if (!conv) return;
-    if (req.mode === 'around') {
-      for (const m of d.messages) {
-        if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
-      }
-      conv.prepareAround(d.messages, d.hasMore, !!d.hasNewer);
-      this.receive(conv, d.messages, false);
-      this.afterAround(conv, req.target);
-      return;
-    }
-    if (req.mode === 'older') conv.loadingOlder = false;
-    else conv.syncing = false;
-    this.mergePage(conv, d.messages, d.hasMore, req.mode !== 'older');
-  }
-
-  mergePage(conv, msgs, hasMore, newest) {
-    for (const m of msgs) {
-      if (m.senderId === this.me.userId) conv.takePending(m.clientMsgId);
-    }
-    conv.preparePage(msgs, hasMore, newest);
-    this.receive(conv, msgs, false);
+    const changed = this.dispatch('history', d, { mode: req.mode });
+    this.afterMessages(conv, changed, false);
+    if (req.mode === 'around') return this.afterAround(conv, req.target);
+    if (req.mode === 'newest') this.flushOutbox(conv);
   }
 
   onJoined(d) {
     const i = this.joinQueue.findIndex((r) => r.roomId === d.roomId);
     const req = i >= 0 ? this.joinQueue.splice(i, 1)[0] : { open: false };
-    const conv = this.ensureRoom(d.roomId);
-    conv.joining = false;
-    conv.members = new Map(d.users.map((u) => [u.userId, { ...u }]));
-    for (const u of d.users) this.learnName(u.userId, u.username);
-    conv.membersLoaded = true;
-    conv.memberCount = d.users.length;
-    conv.topic = d.topic || '';
-    conv.private = !!d.private;
-    conv.role = d.role || 'member';
-    this.syncMyMute(conv);
-    if (d.lastRead && d.lastRead > conv.lastRead) this.setReadState(conv, d.lastRead, conv.unread, conv.mentions);
-    this.mergePage(conv, d.history, d.hasMore, true);
+    const changed = this.dispatch('joined', d);
+    const conv = this.convs.get(changed.key);
+    if (conv.mute) this.scheduleUnmute(conv, this.me.userId, conv.mute.until);
+    this.afterMessages(conv, changed, false);
+    this.flushOutbox(conv);
     if (req.open) {
       this.shell.dialog.close();
       this.open(conv.key);
@@ -694,11 +689,10 @@ export class App {
     if (this.onModerationError(d)) return;
     if (this.onMessageError(d)) return;
     if (d.clientMsgId) {
-      for (const conv of this.convs.values()) {
-        const p = conv.findPending(d.clientMsgId);
-        if (!p) continue;
-        p.status = 'failed';
-        p.error = d.message || d.code;
+      const changed = this.dispatch('error', d);
+      const conv = changed.key && this.convs.get(changed.key);
+      if (conv) {
+        this.saveOutbox();
         if (d.code === 'muted') this.learnMute(conv, d.message);
         if (conv.key === this.current) {
           this.timeline.update();

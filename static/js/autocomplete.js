@@ -57,7 +57,6 @@ export class MentionAutocomplete {
       },
     }, avatar(name), h('span', { text: name }))));
     this.list.hidden = false;
-    this.input.setAttribute('aria-expanded', 'true');
     this.input.setAttribute('aria-activedescendant', `mention-opt-${this.active}`);
     this.list.children[this.active]?.scrollIntoView({ block: 'nearest' });
   }
@@ -67,7 +66,6 @@ export class MentionAutocomplete {
     this.list.hidden = true;
     this.list.replaceChildren();
     this.options = [];
-    this.input.setAttribute('aria-expanded', 'false');
     this.input.removeAttribute('aria-activedescendant');
   }
 

@@ -32,6 +32,7 @@ export class Composer {
     input.addEventListener('input', () => {
       this.autosize();
       this.onInput();
+      this.keepDraft();
     });
     input.addEventListener('paste', (e) => {
       const files = [...(e.clipboardData?.files || [])];
@@ -53,8 +54,27 @@ export class Composer {
     if (!this.cb.onSend(text)) return;
     this.input.value = '';
     this.drafts.delete(this.key);
+    this.cb.onDrafts?.(this.drafts);
     this.autosize();
     this.stopTyping();
+  }
+
+  // keepDraft records the field's text as the open conversation's draft.
+  keepDraft() {
+    if (!this.key) return;
+    if (this.input.value) this.drafts.set(this.key, this.input.value);
+    else this.drafts.delete(this.key);
+    this.cb.onDrafts?.(this.drafts);
+  }
+
+  // setDrafts takes drafts kept from an earlier visit (key -> text); the
+  // open conversation's replaces an empty field.
+  setDrafts(obj) {
+    for (const [k, v] of Object.entries(obj)) if (typeof v === 'string' && v && !this.drafts.has(k)) this.drafts.set(k, v);
+    if (this.key && !this.input.value && this.drafts.has(this.key)) {
+      this.input.value = this.drafts.get(this.key);
+      this.autosize();
+    }
   }
 
   onInput() {
@@ -123,8 +143,13 @@ export class Composer {
     this.input.focus({ preventScroll: true });
   }
 
+  // autosize fits the field to its text. The form keeps its height while
+  // the field is measured: were it to shrink for a moment, the timeline
+  // above would grow, and the browser would move a reader at its bottom.
   autosize() {
+    this.form.style.minHeight = `${this.form.offsetHeight}px`;
     this.input.style.height = 'auto';
     this.input.style.height = Math.min(this.input.scrollHeight, MAX_HEIGHT_PX) + 'px';
+    this.form.style.minHeight = '';
   }
 }

@@ -14,8 +14,9 @@ export const dmKey = (userId) => `dm:${userId}`;
 // CHANGING are the fields of a message that change after it is sent.
 const CHANGING = ['content', 'editedAt', 'deleted', 'reactions', 'replyCount', 'files', 'replyTo', 'mentions'];
 
-// MAX_EVENTS bounds the system lines (kicks, topic changes…) a
-// conversation keeps; they live only as long as the page.
+// MAX_EVENTS bounds the system lines (joins, kicks, topic changes…) a
+// conversation keeps. Those from the server's pages (events) come back
+// after a reload; those seen only live last as long as the page.
 const MAX_EVENTS = 200;
 
 export class Conversation {
@@ -26,9 +27,13 @@ export class Conversation {
     this.key = kind === 'room' ? roomKey(id) : dmKey(id);
     this.messages = []; // confirmed, ascending id
     this.byId = new Map();
-    // own: { clientMsgId, content, timestamp, status: 'sending'|'failed', error, replyTo, files }
+    this.gen = 0; // counts resets: views holding ids of the old run start over
+    // own: { clientMsgId, content, timestamp, status: 'queued'|'sending'|'failed', error, replyTo, files }
     this.pending = [];
     this.hasMore = false; // older messages can be fetched
+    // With hasMore false: older messages existed, but the server no
+    // longer keeps them (PROTOCOL.md, "trimmed").
+    this.trimmed = false;
     this.hasNewer = false; // the messages shown stop short of the newest (a jump)
     this.loaded = false; // a page of history has arrived at least once
     this.loadingOlder = false;
@@ -48,6 +53,9 @@ export class Conversation {
     this.membersLoaded = false; // members came with a joined frame on this connection
     this.joining = false; // a join is unanswered
     this.syncing = false; // a newest-page history request is queued or unanswered
+    // A newest page arrived on this connection: own messages may go out
+    // (the outbox waits for it, app.js flushOutbox).
+    this.synced = false;
     this.hasMessages = false; // the server listed a last message time
     this.memberCount = 0;
     this.typing = new Map(); // userId -> { username, timer }
@@ -99,7 +107,9 @@ export class Conversation {
   reset() {
     this.messages = [];
     this.byId = new Map();
+    this.gen++;
     this.hasNewer = false;
+    this.trimmed = false;
     this.resumeFrom = '';
   }
 
@@ -109,9 +119,10 @@ export class Conversation {
   // back to what we had, and then the messages before it are dropped, so
   // the timeline never shows a silent gap ("load older" fills it). A jump
   // to an old message is left for the newest page.
-  preparePage(msgs, hasMore, newest) {
+  preparePage(msgs, hasMore, newest, trimmed = false) {
     if (!newest) {
       this.hasMore = hasMore;
+      this.trimmed = !hasMore && trimmed;
       return;
     }
     if (this.hasNewer) this.reset();
@@ -122,6 +133,7 @@ export class Conversation {
       this.hasMore = true;
     } else if (!this.loaded || !hasMore || !this.messages.length) {
       this.hasMore = hasMore;
+      this.trimmed = !hasMore && trimmed;
     }
     this.resumeFrom = '';
     this.loaded = true;
@@ -131,7 +143,7 @@ export class Conversation {
   // (history {around}). A page that overlaps what is shown extends it;
   // one that does not replaces it, and then the newest messages are
   // missing (hasNewer) until the reader jumps back to them.
-  prepareAround(msgs, hasMore, hasNewer) {
+  prepareAround(msgs, hasMore, hasNewer, trimmed = false) {
     if (!msgs.length) return;
     const first = msgs[0].id;
     const last = msgs.at(-1).id;
@@ -139,9 +151,13 @@ export class Conversation {
     if (!overlaps) {
       this.reset();
       this.hasMore = hasMore;
+      this.trimmed = !hasMore && trimmed;
       this.hasNewer = hasNewer;
     } else {
-      if (first < this.oldestId()) this.hasMore = hasMore;
+      if (first < this.oldestId()) {
+        this.hasMore = hasMore;
+        this.trimmed = !hasMore && trimmed;
+      }
       if (last > this.newestId()) this.hasNewer = hasNewer;
     }
     this.loaded = true;
@@ -174,10 +190,41 @@ export class Conversation {
     return { unread, mentions, known };
   }
 
-  // addEvent records a system line after the newest message shown.
-  addEvent(text, warn = false) {
-    this.events.push({ key: `e:${this.events.length ? Number(this.events.at(-1).key.slice(2)) + 1 : 0}`,
-      afterId: this.newestId(), text, timestamp: new Date().toISOString(), warn });
+  // addEvent records a system line after the newest message shown, as
+  // it happens. kind: { type, userId } of the event, to recognise it when
+  // the server lists it in a page (addServerEvents).
+  addEvent(text, warn = false, kind = {}, at = new Date().toISOString()) {
+    this.eventSeq = (this.eventSeq || 0) + 1;
+    this.events.push({ key: `e:${this.eventSeq}`, afterId: this.newestId(), text, timestamp: at, warn,
+      type: kind.type || '', userId: kind.userId || '', live: true });
     if (this.events.length > MAX_EVENTS) this.events.shift();
+  }
+
+  // addServerEvents takes the events of a joined or history page
+  // (PROTOCOL.md, "events"), oldest first: each goes after the message
+  // it follows (after), or just before the page's first message (after
+  // ""). A line shown live for the same event is replaced; one seen in an
+  // earlier page is kept once. describe(ev) is the line's text and
+  // whether it is a warning: { text, warn }.
+  addServerEvents(events, firstId, describe) {
+    if (!Array.isArray(events) || !events.length) return;
+    const before = firstId ? String(BigInt(firstId) - 1n).padStart(firstId.length, '0') : '';
+    const have = new Set(this.events.map((e) => e.key));
+    for (const ev of events) {
+      if (!ev || typeof ev.type !== 'string') continue;
+      const afterId = ev.after || before;
+      const key = `s:${ev.type}:${ev.at}:${ev.userId || ''}`;
+      if (have.has(key)) continue;
+      const line = describe(ev);
+      if (!line?.text) continue;
+      const i = this.events.findIndex((e) => e.live && e.type === ev.type && e.userId === (ev.userId || '') && e.afterId === afterId);
+      if (i >= 0) this.events.splice(i, 1);
+      have.add(key);
+      this.events.push({ key, afterId, text: line.text, timestamp: ev.at || new Date().toISOString(), warn: !!line.warn,
+        type: ev.type, userId: ev.userId || '', live: false });
+    }
+    // In place of the messages they follow; events of one place in time order.
+    this.events.sort((a, b) => (a.afterId < b.afterId ? -1 : a.afterId > b.afterId ? 1 : a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+    while (this.events.length > MAX_EVENTS) this.events.shift();
   }
 }

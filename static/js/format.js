@@ -1,7 +1,9 @@
 // Formatting of times, names and message text. Message text becomes DOM
-// nodes (Text, <a>, <span>), never HTML.
+// nodes (Text, <a>, <span>, <strong>, <em>, <code>, <pre>, <blockquote>),
+// never HTML.
 
 import { h } from './dom.js';
+import { parse } from './markup.js';
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
@@ -77,60 +79,37 @@ export function mentions(text, name) {
   return re.test(text);
 }
 
-// A URL runs to the next blank or angle bracket or quote; punctuation at
-// its end is usually the sentence's, not the link's.
-const TOKEN = /(https?:\/\/[^\s<>"'`]+)|(^|[^A-Za-z0-9_.@-])@([A-Za-z0-9_.-]{1,32})/gi;
-
-function trimURL(raw) {
-  let url = raw;
-  for (;;) {
-    const last = url.at(-1);
-    if ('.,;:!?\'"*'.includes(last)) url = url.slice(0, -1);
-    else if (last === ')' && count(url, '(') < count(url, ')')) url = url.slice(0, -1);
-    else if (last === ']' && count(url, '[') < count(url, ']')) url = url.slice(0, -1);
-    else return url;
-  }
-}
-
-const count = (s, ch) => s.split(ch).length - 1;
-
-// safeHref returns the normalised URL when it is http(s), else null.
-export function safeHref(text) {
-  try {
-    const u = new URL(text);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
-  } catch {
-    return null;
-  }
-}
-
-// richText turns message content into nodes: links for http(s) URLs,
-// highlighted @mentions, plain Text for everything else. Line breaks stay
-// in the Text nodes and are shown by CSS (white-space: pre-wrap).
+// richText turns message content into nodes (markup.js): links for
+// http(s) URLs, highlighted @mentions, <strong>, <em>, <code>, <pre> and
+// <blockquote> for the formatting people type, Text for everything else.
+// Line breaks stay in the Text nodes and are shown by CSS (white-space:
+// pre-wrap). Nothing is ever parsed as HTML.
 export function richText(content, myName) {
   const frag = document.createDocumentFragment();
-  let pos = 0;
-  TOKEN.lastIndex = 0;
-  for (let m; (m = TOKEN.exec(content)); ) {
-    if (m[1]) {
-      const text = trimURL(m[1]);
-      const href = safeHref(text);
-      if (!href) continue;
-      frag.append(content.slice(pos, m.index));
-      frag.append(h('a', { href, target: '_blank', rel: 'noopener noreferrer', text }));
-      pos = m.index + text.length;
-      TOKEN.lastIndex = pos;
-    } else {
-      const name = m[3].replace(/\.+$/, '');
-      const start = m.index + m[2].length;
-      frag.append(content.slice(pos, start));
-      const me = myName && name.toLowerCase() === myName.toLowerCase();
-      frag.append(h('span', { class: me ? 'mention mention-me' : 'mention', text: '@' + name }));
-      pos = start + 1 + name.length;
-      TOKEN.lastIndex = pos;
+  for (const block of parse(content)) {
+    if (block.t === 'pre') frag.append(h('pre', { class: 'md-pre' }, h('code', { text: block.v })));
+    else if (block.t === 'quote') frag.append(h('blockquote', { class: 'md-quote' }, inlineNodes(block.c, myName)));
+    else frag.append(inlineNodes(block.c, myName));
+  }
+  return frag;
+}
+
+function inlineNodes(nodes, myName) {
+  const frag = document.createDocumentFragment();
+  for (const n of nodes) {
+    switch (n.t) {
+      case 'text': frag.append(n.v); break;
+      case 'b': frag.append(h('strong', {}, inlineNodes(n.c, myName))); break;
+      case 'i': frag.append(h('em', {}, inlineNodes(n.c, myName))); break;
+      case 'code': frag.append(h('code', { class: 'md-code', text: n.v })); break;
+      case 'link': frag.append(h('a', { href: n.href, target: '_blank', rel: 'noopener noreferrer', text: n.v })); break;
+      case 'mention': {
+        const me = myName && n.v.toLowerCase() === myName.toLowerCase();
+        frag.append(h('span', { class: me ? 'mention mention-me' : 'mention', text: '@' + n.v }));
+        break;
+      }
     }
   }
-  frag.append(content.slice(pos));
   return frag;
 }
 

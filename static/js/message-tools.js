@@ -52,6 +52,8 @@ export class MessageTools {
   attach(li) {
     const acts = this.actions(li.dataset.id);
     if (!acts) return this.detach();
+    if (this.li && this.li !== li) setTabbable(this.li, false);
+    setTabbable(li, true);
     const sender = li.querySelector('.msg-sender')?.textContent || '';
     this.el.setAttribute('aria-label', `Actions for the message from ${sender}`);
     const button = (name, label, onclick, extra = '') => h('button', {
@@ -71,6 +73,7 @@ export class MessageTools {
   }
 
   detach() {
+    if (this.li) setTabbable(this.li, false);
     this.el.remove();
     this.li = null;
   }
@@ -84,6 +87,15 @@ export class MessageTools {
     const li = this.list.querySelector(`.msg[data-id="${id}"]`);
     if (li) this.attach(li);
     else this.detach();
+  }
+}
+
+// setTabbable lets Tab reach the links and buttons inside a message row
+// (on), or takes them out of the tab order (off): the list of messages is
+// one tab stop, and only the active message's controls follow it.
+export function setTabbable(li, on) {
+  for (const el of li.querySelectorAll('a[href], button')) {
+    if (!el.closest('.msg-tools')) el.tabIndex = on ? 0 : -1;
   }
 }
 

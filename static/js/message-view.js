@@ -7,6 +7,7 @@
 import { h, svgIcon } from './dom.js';
 import { avatar, formatFull, formatTime, plural, richText, snippet } from './format.js';
 import { reactionsBar } from './reactions.js';
+import { setTabbable } from './message-tools.js';
 import { filesView, pendingFilesView } from './uploads.js';
 
 const THREAD_ICON = 'M21 15a2 2 0 01-2 2H7l-4 4V5a2 2 0 012-2h14a2 2 0 012 2z';
@@ -33,7 +34,7 @@ export function messageRow(m, opts, ctx) {
   if (continued) classes.push('msg-continued');
   if (m.senderId === ctx.me.userId) classes.push('msg-own');
   if (mention) classes.push('msg-mention');
-  if (pending) classes.push(m.status === 'failed' ? 'msg-failed' : 'msg-pending');
+  if (pending) classes.push(m.status === 'failed' ? 'msg-failed' : m.status === 'queued' ? 'msg-pending msg-queued' : 'msg-pending');
   const time = h('time', { class: 'msg-time', datetime: m.timestamp, title: formatFull(date), text: formatTime(date) });
   const gutter = continued
     ? h('div', { class: 'msg-gutter' }, h('time', { class: 'msg-hover-time', datetime: m.timestamp, 'aria-hidden': 'true', text: formatTime(date) }))
@@ -77,6 +78,10 @@ export function messageRow(m, opts, ctx) {
   }
   if (pending && m.status === 'sending') {
     body.append(h('div', { class: 'msg-state', text: 'Sending…' }));
+  } else if (pending && m.status === 'queued') {
+    body.append(h('div', { class: 'msg-state' },
+      h('span', { text: 'Waiting for the connection; it goes out when you are back.' }), ' ',
+      h('button', { type: 'button', class: 'link-btn msg-discard', onclick: () => ctx.onDiscard(m.clientMsgId), text: 'Discard' })));
   } else if (pending) {
     body.append(h('div', { class: 'msg-state msg-error', role: 'alert' },
       h('span', { text: `Not sent: ${m.error || 'no answer from the server'}.` }), ' ',
@@ -88,7 +93,11 @@ export function messageRow(m, opts, ctx) {
     attrs['data-id'] = m.id;
     attrs.tabindex = '-1';
   }
-  return h('li', attrs, gutter, body);
+  const li = h('li', attrs, gutter, body);
+  // Out of the tab order until the message is the active one
+  // (message-tools.js); an own message waiting to go keeps its buttons.
+  if (!pending) setTabbable(li, false);
+  return li;
 }
 
 // quoteView is the quoted parent of a reply; it takes the reader there.

@@ -58,8 +58,19 @@ export function eventText(type, d, me) {
     case 'roleChanged': return d.role === 'moderator' ? `${by} made ${who} a moderator` : `${by} removed ${who} as a moderator`;
     case 'roomUpdated': return d.topic ? `${by} set the topic: ${d.topic}` : `${by} cleared the topic`;
     case 'invited': return `${by} added ${who} to the room`;
+    case 'joined': return who === 'you' ? 'You joined the room' : `${who} joined the room`;
+    case 'left': return who === 'you' ? 'You left the room' : `${who} left the room`;
     default: return '';
   }
+}
+
+// serverEventText describes an event of a joined or history page
+// (PROTOCOL.md, "events"): { text, warn }.
+export function serverEventText(ev, me) {
+  const type = ev.type === 'topic' ? 'roomUpdated' : ev.type;
+  const d = { ...ev, by: ev.by || null };
+  if (type === 'joined' && ev.by && ev.by.userId !== ev.userId) return { text: eventText('invited', d, me), warn: false };
+  return { text: eventText(type, d, me), warn: type === 'kicked' || type === 'banned' };
 }
 
 // removedText explains to the user why a room went away.

@@ -199,7 +199,8 @@ export class Shell {
       }, { once: true });
       d.returnValue = '';
       d.showModal();
-      okBtn.focus();
+      // The safe choice has the focus: Enter does not destroy anything.
+      d.querySelector('[data-close]').focus();
     });
   }
 

@@ -11,10 +11,11 @@ const KEY_ICON = 'M21 2l-2 2m-7.61 7.61a5.5 5.5 0 11-7.78 7.78 5.5 5.5 0 017.78-
 
 const badgeText = (n) => (n > 99 ? '99+' : String(n));
 
-function setBadge(el, n) {
-  const badge = el.querySelector('.badge');
+// setBadge shows a count; its accessible text says what it counts, so
+// the button's name is its visible text (no aria-label to disagree with).
+function setBadge(badge, n, what) {
   badge.hidden = n === 0;
-  badge.textContent = n ? badgeText(n) : '';
+  badge.replaceChildren(...(n ? [badgeText(n), h('span', { class: 'visually-hidden', text: ` ${what}` })] : []));
 }
 
 function setAvatar(el, name) {
@@ -31,19 +32,17 @@ export function renderRooms(ul, rooms, currentKey, open) {
       h('button', { type: 'button', class: 'nav-item', dataset: { room: c.id }, onclick: () => open(c.key) },
         h('span', { class: 'nav-icon', 'aria-hidden': 'true', text: '#' }),
         h('span', { class: 'nav-label', text: c.name }),
-        h('span', { class: 'nav-mention', 'aria-hidden': 'true', hidden: true }),
+        h('span', { class: 'visually-hidden nav-private' }),
+        h('span', { class: 'nav-mention', hidden: true }),
         // Red is for mentions; a room's unread count is quiet.
-        h('span', { class: 'badge badge-quiet', 'aria-hidden': 'true', hidden: true }))),
+        h('span', { class: 'badge badge-quiet', hidden: true }))),
     (li, c) => {
       const btn = li.firstElementChild;
       btn.classList.toggle('active', c.key === currentKey);
       btn.classList.toggle('has-unread', c.unread > 0);
       if (c.key === currentKey) btn.setAttribute('aria-current', 'page');
       else btn.removeAttribute('aria-current');
-      const parts = [c.name + (c.private ? ' (private)' : '')];
-      if (c.unread) parts.push(plural(c.unread, 'unread message'));
-      if (c.mentions) parts.push(plural(c.mentions, 'mention'));
-      btn.setAttribute('aria-label', parts.join(', '));
+      btn.querySelector('.nav-private').textContent = c.private ? ' (private)' : '';
       const icon = btn.querySelector('.nav-icon');
       if (icon.dataset.private !== String(c.private)) {
         icon.dataset.private = String(c.private);
@@ -51,10 +50,8 @@ export function renderRooms(ul, rooms, currentKey, open) {
       }
       const mention = btn.querySelector('.nav-mention');
       mention.hidden = !c.mentions;
-      mention.textContent = c.mentions ? `@${badgeText(c.mentions)}` : '';
-      const badge = btn.querySelector('.badge');
-      badge.hidden = !c.unread;
-      badge.textContent = c.unread ? badgeText(c.unread) : '';
+      mention.replaceChildren(...(c.mentions ? [`@${badgeText(c.mentions)}`, h('span', { class: 'visually-hidden', text: c.mentions === 1 ? ' mention' : ' mentions' })] : []));
+      setBadge(btn.querySelector('.badge'), c.unread, 'unread');
     });
 }
 
@@ -66,7 +63,8 @@ export function renderDMs(ul, dms, currentKey, online, open) {
         h('button', { type: 'button', class: 'nav-item', dataset: { peer: c.name }, onclick: () => open(c.key) },
           av,
           h('span', { class: 'nav-label', text: c.name }),
-          h('span', { class: 'badge', 'aria-hidden': 'true', hidden: true })));
+          h('span', { class: 'visually-hidden nav-status' }),
+          h('span', { class: 'badge', hidden: true })));
     },
     (li, c) => {
       const btn = li.firstElementChild;
@@ -76,10 +74,9 @@ export function renderDMs(ul, dms, currentKey, online, open) {
       btn.classList.toggle('is-online', isOnline);
       if (c.key === currentKey) btn.setAttribute('aria-current', 'page');
       else btn.removeAttribute('aria-current');
-      const status = isOnline ? 'online' : 'offline';
-      btn.setAttribute('aria-label', c.unread ? `${c.name} (${status}), ${plural(c.unread, 'unread message')}` : `${c.name} (${status})`);
+      btn.querySelector('.nav-status').textContent = isOnline ? ' (online)' : ' (offline)';
       setAvatar(btn.querySelector('.avatar'), c.name);
-      setBadge(btn, c.unread);
+      setBadge(btn.querySelector('.badge'), c.unread, 'unread');
     });
 }
 
@@ -98,7 +95,7 @@ export function renderMembers(onlineUl, offlineUl, members, me, acts) {
       av.append(h('span', { class: 'presence' }));
       const label = h('span', { class: 'member-name', text: m.username });
       if (isMe) label.append(h('span', { class: 'member-you', text: ' (you)' }));
-      const inner = [av, label, h('span', { class: 'member-badges' })];
+      const inner = [av, label, h('span', { class: 'visually-hidden member-state' }), h('span', { class: 'member-badges' })];
       return h('li', { class: 'member-row' }, isMe
         ? h('div', { class: 'member' }, ...inner)
         : h('button', { type: 'button', class: 'member', dataset: { user: m.username }, onclick: () => openDM(m.userId, m.username) }, ...inner));
@@ -116,10 +113,10 @@ export function renderMembers(onlineUl, offlineUl, members, me, acts) {
       }
       if (m.muted) badges.push(h('span', { class: 'muted-badge', text: 'Muted', title: 'Muted in this room' }));
       el.querySelector('.member-badges').replaceChildren(...badges);
-      const role = m.role === 'owner' ? ', owner' : m.role === 'moderator' ? ', moderator' : '';
-      const state = `${m.online ? 'online' : 'offline'}${role}${m.admin ? ', server admin' : ''}${m.muted ? ', muted' : ''}`;
-      if (el.tagName === 'BUTTON') el.setAttribute('aria-label', `Message ${m.username} (${state})`);
-      else el.setAttribute('aria-label', `${m.username}, you (${state})`);
+      // The name is the visible text with the state in words: badges
+      // such as "Mod" are read as they show.
+      el.querySelector('.member-state').textContent = ` (${m.online ? 'online' : 'offline'})`;
+      if (el.tagName === 'BUTTON') el.title = `Message ${m.username}`;
 
       const isMe = m.userId === me.userId;
       let reset = li.querySelector('[data-reset]');

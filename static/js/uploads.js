@@ -85,6 +85,7 @@ export class Attachments {
     this.byKey = new Map(); // conversation key -> [item]
     this.key = null;
     this.seq = 0;
+    this.maxBytes = 0; // the server's limit per file (authenticated.maxUploadBytes); 0: not known
   }
 
   items(key = this.key) {
@@ -119,6 +120,13 @@ export class Attachments {
   }
 
   start(item) {
+    if (this.maxBytes && item.size > this.maxBytes) {
+      // Refused here, before a byte is sent: the server would only say so
+      // after receiving the whole file.
+      item.status = 'failed';
+      item.error = `the file is larger than ${formatSize(this.maxBytes)}, the most this server takes`;
+      return;
+    }
     const token = this.token();
     if (!token) {
       item.status = 'failed';
