@@ -64,6 +64,7 @@ func TestBrowser_EventsSurviveReload(t *testing.T) {
 	bob, _ := signedIn(t, ts, "bob")
 	bob.join("club")
 	alice.setTopicFromSettings("plans")
+	alice.waitJS("bob in the member list", `!!document.querySelector('#members [data-menu="bob"]')`)
 	alice.memberAction("bob", "kick")
 	alice.click("#mod-submit")
 	alice.send("after the events")

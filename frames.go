@@ -100,3 +100,29 @@ func formatMessageID(seq uint64) string { return fmt.Sprintf("%012d", seq) }
 // formatTime is the tutorial's timestamp format: ISO 8601 in UTC with
 // milliseconds.
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// toRoomEvents is a page's room events in wire form. after names the
+// message an event follows when that message is in the page, and is
+// empty when the event comes before the page's first message.
+func toRoomEvents(events []store.RoomEvent, msgs []store.Message) []roomEventInfo {
+	first := uint64(0)
+	if len(msgs) > 0 {
+		first = msgs[0].Seq
+	}
+	out := make([]roomEventInfo, len(events))
+	for i, e := range events {
+		out[i] = roomEventInfo{Type: e.Type, At: formatTime(e.At), UserID: formatID(e.UserID), Username: e.Username,
+			Reason: e.Reason, Role: e.Role, Topic: e.Topic}
+		if first > 0 && e.After >= first {
+			out[i].After = formatMessageID(e.After)
+		}
+		if e.By != nil {
+			by := toUserRef(*e.By)
+			out[i].By = &by
+		}
+		if !e.Until.IsZero() {
+			out[i].Until = formatTime(e.Until)
+		}
+	}
+	return out
+}

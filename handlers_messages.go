@@ -256,7 +256,11 @@ func (h *messageHandlers) handleHistory(ctx context.Context, s *session, f Frame
 	if err != nil {
 		return err
 	}
-	out := historyOutData{Messages: toMessageFrames(page.Messages), HasMore: page.HasMore, HasNewer: page.HasNewer, Trimmed: page.Trimmed}
+	out := historyOutData{Messages: toMessageFrames(page.Messages), HasMore: page.HasMore, HasNewer: page.HasNewer, Trimmed: page.Trimmed,
+		Events: toRoomEvents(page.Events, page.Messages)}
+	if conv.IsDirect() || len(out.Events) == 0 {
+		out.Events = nil // omitted: a page of a room says nothing by leaving it out
+	}
 	out.RoomID, out.WithUserID = replyAddress(conv, s.user.ID)
 	s.send(marshalFrame("history", out))
 	// Fetching the newest page of a direct conversation reads it.

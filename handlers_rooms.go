@@ -73,6 +73,7 @@ func (h *roomHandlers) sendJoined(s *session, roomID string, created bool) error
 		}
 		j := joinedData{RoomID: roomID, Created: created, Topic: v.Room.Topic, Private: v.Room.Private,
 			Role: v.Room.Role(s.user.ID), History: toMessageFrames(v.History.Messages), HasMore: v.History.HasMore,
+			Events:  toRoomEvents(v.History.Events, v.History.Messages),
 			Trimmed: v.History.Trimmed, Users: h.memberInfos(v)}
 		if v.Read.LastRead > 0 {
 			j.LastRead = formatMessageID(v.Read.LastRead)

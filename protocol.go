@@ -288,6 +288,24 @@ type joinedData struct {
 	// earlier and the server no longer keeps its first messages.
 	Trimmed bool         `json:"trimmed,omitempty"`
 	Users   []memberInfo `json:"users"`
+	// Events: the room's events among the history, oldest first; always
+	// present, so a client knows the server keeps them.
+	Events []roomEventInfo `json:"events"`
+}
+
+// roomEventInfo is a room event kept in its history (PROTOCOL.md,
+// "events").
+type roomEventInfo struct {
+	Type     string   `json:"type"`
+	At       string   `json:"at"`
+	After    string   `json:"after"`
+	UserID   string   `json:"userId,omitempty"`
+	Username string   `json:"username,omitempty"`
+	By       *userRef `json:"by,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+	Until    string   `json:"until,omitempty"`
+	Role     string   `json:"role,omitempty"`
+	Topic    string   `json:"topic,omitempty"`
 }
 
 type roomUserData struct {
@@ -313,6 +331,8 @@ type historyOutData struct {
 	HasNewer bool `json:"hasNewer,omitempty"`
 	// Trimmed: see joinedData.
 	Trimmed bool `json:"trimmed,omitempty"`
+	// Events: a room's events among the page, oldest first.
+	Events []roomEventInfo `json:"events,omitempty"`
 }
 
 type roomsData struct {

@@ -229,3 +229,70 @@ func TestConsent_OthersCannotFillYourRooms(t *testing.T) {
 		t.Fatalf("troll0 after the victim left one of its rooms: %s", got)
 	}
 }
+
+// TestRooms_EventsInHistory: joins, topics and moderation are kept with
+// the room's messages and come back in joined and history, each after the
+// message it followed; they age out with the messages around them.
+func TestRooms_EventsInHistory(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.History.PerRoom = 6
+	cfg.History.OnJoin = 2
+	cfg.Limits.MessagesPerSecond = 0
+	ts := startServer(t, &cfg)
+	owner, _ := signedIn(t, ts, "owner")
+	owner.join("hall")
+	post := func(text string) messageFrame {
+		owner.send("chat", map[string]string{"roomId": "hall", "content": text})
+		return owner.awaitMessage(text)
+	}
+	m1 := post("m1")
+	bob, bobA := signedIn(t, ts, "bob")
+	bob.join("hall")
+	owner.send("setTopic", map[string]string{"roomId": "hall", "topic": "plans"})
+	owner.await("roomUpdated")
+	m2 := post("m2")
+	owner.send("kick", map[string]string{"roomId": "hall", "userId": bobA.UserID, "reason": "enough"})
+	owner.await("kicked")
+	m3 := post("m3")
+
+	carol, _ := signedIn(t, ts, "carol")
+	j := carol.join("hall")
+	got := func(events []roomEventInfo) []string {
+		var out []string
+		for _, e := range events {
+			out = append(out, e.Type+" "+e.Username+" after "+e.After)
+		}
+		return out
+	}
+	// joined holds m2 and m3. An event belongs to the page of the message
+	// below it: bob's join and the topic (between m1 and m2) come before
+	// the page's first message (after ""); the kick follows m2; carol's
+	// own join, m3.
+	want := []string{"joined bob after ", "topic owner after ", "kicked bob after " + m2.ID, "joined carol after " + m3.ID}
+	if g := got(j.Events); fmt.Sprint(g) != fmt.Sprint(want) {
+		t.Fatalf("joined.events = %q, want %q", g, want)
+	}
+	if k := j.Events[2]; k.By == nil || k.By.Username != "owner" || k.Reason != "enough" || j.Events[1].Topic != "plans" {
+		t.Fatalf("the topic %+v and the kick %+v", j.Events[1], k)
+	}
+	// The page before holds m1 alone, the first message: nothing happened
+	// above it (making the room is not an event).
+	carol.send("history", map[string]string{"roomId": "hall", "before": m2.ID})
+	var h historyOutData
+	decodeInto(t, carol.await("history"), &h)
+	if len(h.Messages) != 1 || h.Messages[0].ID != m1.ID || len(h.Events) != 0 {
+		t.Fatalf("history before m2: %d messages, events %q", len(h.Messages), got(h.Events))
+	}
+	// Six more messages push m1..m3 out, and the events among them go too.
+	for i := range 6 {
+		post(fmt.Sprint("later ", i))
+	}
+	carol.send("history", map[string]any{"roomId": "hall", "limit": 100})
+	decodeInto(t, carol.await("history"), &h)
+	for _, e := range h.Events {
+		if e.Type != "joined" || e.Username != "carol" {
+			t.Fatalf("an event among trimmed messages is still kept: %+v", e)
+		}
+	}
+}

@@ -136,7 +136,14 @@ func (a *applier) apply(env Envelope) (Outcome, []Event) {
 	return out, a.events
 }
 
-func (a *applier) emit(e Event) { a.events = append(a.events, e) }
+// emit records an event of the command being applied; what it says of a
+// room is kept in the room's history too.
+func (a *applier) emit(e Event) {
+	a.events = append(a.events, e)
+	if err := a.recordRoomEvents(e); err != nil && a.failed == nil {
+		a.failed = err
+	}
+}
 
 // isRefusal tells a command's refusal from an I/O failure.
 func isRefusal(err error) bool {

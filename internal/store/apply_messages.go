@@ -191,6 +191,11 @@ func (a *applier) postMessage(c PostMessage) (Outcome, error) {
 				return Outcome{}, err
 			}
 		}
+		if first, _ := cur.First(); first != nil && !m.IsDirect() {
+			if err := trimRoomEvents(a.tx, m.RoomID, binary.BigEndian.Uint64(first)); err != nil {
+				return Outcome{}, err
+			}
+		}
 	}
 	if m.IsDirect() {
 		// The sender has read everything up to their own message; the
@@ -492,5 +497,10 @@ func (a *applier) trimOlderThan(c TrimOlderThan) (Outcome, error) {
 		}
 		return nil
 	})
-	return Outcome{Count: n}, err
+	if err != nil {
+		return Outcome{}, err
+	}
+	// Room events age out with the messages.
+	m, err := trimRoomEventsBefore(a.tx, c.Cutoff, c.Limit-n)
+	return Outcome{Count: n + m}, err
 }

@@ -220,7 +220,7 @@ func (a *applier) joinRoom(c JoinRoom) (Outcome, error) {
 		return Outcome{}, err
 	}
 	room := rec.room(c.RoomID)
-	a.emit(MemberJoined{Room: room, User: ref(u)})
+	a.emit(MemberJoined{Room: room, User: ref(u), Created: created})
 	return Outcome{Room: room, Created: created, NewMember: true}, nil
 }
 

@@ -47,6 +47,7 @@ type MemberJoined struct {
 	Room      Room
 	User      Ref
 	InvitedBy *Ref
+	Created   bool // the join made the room
 }
 
 // MemberLeft: a user stopped being a member by leaving, or because

@@ -19,6 +19,8 @@ type Page struct {
 	// Trimmed: nothing older remains, yet the conversation began earlier:
 	// the server no longer keeps its first messages.
 	Trimmed bool
+	// Events: a room's events in the page's place, oldest first.
+	Events []RoomEvent
 }
 
 // maxScan bounds how many stored messages one thread or search reads.
@@ -68,6 +70,7 @@ func (s *Store) readHistory(tx *bolt.Tx, conv Conv, before uint64, limit int) (P
 	var p Page
 	b := tx.Bucket(bucketMessages).Bucket(conv.key())
 	if b == nil {
+		eventsFor(tx, conv, &p, before == 0)
 		return p, nil
 	}
 	c := b.Cursor()
@@ -100,6 +103,7 @@ func (s *Store) readHistory(tx *bolt.Tx, conv Conv, before uint64, limit int) (P
 	// Collected newest first; the protocol sends oldest first.
 	slices.Reverse(p.Messages)
 	p.Trimmed = !p.HasMore && trimmedBefore(p.Messages, b)
+	eventsFor(tx, conv, &p, before == 0)
 	return p, nil
 }
 
@@ -182,6 +186,7 @@ func (s *Store) historyFrom(conv Conv, seq uint64, older, limit int) (Page, erro
 		if !p.HasMore && len(p.Messages) > 0 {
 			p.Trimmed = p.Messages[0].Seq > 1
 		}
+		eventsFor(tx, conv, &p, !p.HasNewer)
 		return nil
 	})
 	return p, err
