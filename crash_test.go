@@ -71,8 +71,8 @@ func startProcess(t *testing.T, db string, env ...string) *process {
 	select {
 	case url := <-found:
 		return &process{cmd: cmd, url: url}
-	case <-time.After(15 * time.Second):
-		t.Fatal("parley did not print its URL within 15s")
+	case <-time.After(90 * time.Second): // a cluster node first waits for the cluster to form
+		t.Fatal("parley did not print its URL within 90s")
 		return nil
 	}
 }

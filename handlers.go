@@ -100,6 +100,9 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		status, body = http.StatusServiceUnavailable, map[string]string{"status": "disk full",
 			"error": fmt.Sprintf("%d bytes free on the database's disk", free)}
 	}
+	if n := s.storage.node; n != nil {
+		body["node"], body["leader"] = n.Name(), n.Leader(r.Context())
+	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(body)
 }

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -68,6 +69,10 @@ type Node struct {
 	kv    jetstream.KeyValue    // settings and the cluster's identity
 	files jetstream.ObjectStore // uploaded bytes
 	snaps jetstream.ObjectStore // database snapshots
+
+	leaderMu sync.Mutex // guards leader and leaderAt
+	leader   string
+	leaderAt time.Time
 }
 
 // Start starts the embedded NATS server (or connects to the external
@@ -363,14 +368,25 @@ func (n *Node) checkSettings(ctx context.Context) error {
 	return nil
 }
 
-// Leader names the NATS server leading the log stream, if known.
+// Leader names the NATS server leading the log stream, if known, as of at
+// most a second ago.
 func (n *Node) Leader(ctx context.Context) string {
-	s, err := n.js.Stream(ctx, streamName)
-	if err != nil || s.CachedInfo().Cluster == nil {
-		return ""
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	if time.Since(n.leaderAt) < time.Second {
+		return n.leader
 	}
-	return s.CachedInfo().Cluster.Leader
+	n.leader, n.leaderAt = "", time.Now()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if s, err := n.js.Stream(ctx, streamName); err == nil && s.CachedInfo().Cluster != nil {
+		n.leader = s.CachedInfo().Cluster.Leader
+	}
+	return n.leader
 }
+
+// Name is this node's name.
+func (n *Node) Name() string { return n.cfg.Node }
 
 // Connected reports whether the node's NATS connection is up.
 func (n *Node) Connected() bool { return n.nc != nil && n.nc.IsConnected() }

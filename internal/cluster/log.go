@@ -97,8 +97,10 @@ func (n *Node) Log(st *store.Store) (*Log, error) {
 }
 
 // Propose publishes a command and returns once a quorum of the stream's
-// replicas has stored it. The envelope's id is the message id, so a
-// publish retried after a lost acknowledgement is stored once.
+// replicas has stored it. While the stream elects a new leader (seconds,
+// after its leader's node died) publishes go unanswered; each attempt
+// gives up after publishTimeout and the next is made with the same
+// message id, so a command whose acknowledgement was lost is stored once.
 func (l *Log) Propose(ctx context.Context, env store.Envelope) error {
 	data, err := json.Marshal(env)
 	if err != nil {
@@ -107,17 +109,31 @@ func (l *Log) Propose(ctx context.Context, env store.Envelope) error {
 	l.publishing.Add(1)
 	defer l.publishing.Add(-1)
 	start := time.Now()
-	_, err = l.n.js.Publish(ctx, logSubject, data, jetstream.WithMsgID(env.ID))
+	for {
+		actx, cancel := context.WithTimeout(ctx, publishTimeout)
+		_, err = l.n.js.Publish(actx, logSubject, data, jetstream.WithMsgID(env.ID))
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	took := time.Since(start)
 	l.publishNs.Store(int64(took))
-	if l.ObservePublish != nil && err == nil {
-		l.ObservePublish(took)
-	}
 	if err != nil {
 		return fmt.Errorf("%w: publish to the cluster log: %w", store.ErrUnavailable, err)
 	}
+	if l.ObservePublish != nil {
+		l.ObservePublish(took)
+	}
 	return nil
 }
+
+// publishTimeout bounds one attempt to publish a command.
+const publishTimeout = 2 * time.Second
 
 // Batches yields every batch this node applied, in stream order; it is
 // closed after Close.
