@@ -119,8 +119,14 @@ func openAdmin(ctx context.Context, cfg Config, stderr io.Writer, mustExist bool
 			return nil, "", nil, fmt.Errorf("give the new database %s to its directory's owner: %w", cfg.DB.Path, err)
 		}
 	}
-	// The same write path as the server's, without connections to tell.
-	b := newBus(store.NewLog(st, logger), nil, nil, logger, time.Now)
+	// The same write path as the server's, without connections to tell;
+	// a cluster node's database changes only through the cluster's log.
+	var log commandLog = store.NewLog(st, logger)
+	if id, _, err := st.Cluster(); err == nil && id != "" {
+		log = refusingLog{fmt.Errorf("database %s is a cluster node's copy: changes go through the cluster's log, "+
+			"so run this while its node runs (parley reaches it through its admin socket), or on another node", cfg.DB.Path)}
+	}
+	b := newBus(log, nil, nil, logger, time.Now)
 	a := &admin{store: st, bus: b, hasher: auth.NewHasher(auth.DefaultArgon2(), 1), publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return a, "directly (no server running)", func() {
 		b.Close()
@@ -427,3 +433,17 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, versionString())
 	return nil
 }
+
+// refusingLog takes no commands: a cluster node's database read while the
+// node is stopped can be read, not changed.
+type refusingLog struct{ err error }
+
+func (r refusingLog) Propose(context.Context, store.Envelope) error { return r.err }
+
+func (refusingLog) Batches() <-chan store.Batch {
+	ch := make(chan store.Batch)
+	close(ch)
+	return ch
+}
+
+func (refusingLog) Close() {}

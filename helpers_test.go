@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"parley/internal/auth"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,13 @@ func testConfig(dir string) Config {
 	// Tests sign many users up from one loopback address; the limit has
 	// its own test.
 	cfg.Auth.SignupsPerIPPerHour = 0
+	if os.Getenv("PARLEY_TEST_CLUSTER") == "1" {
+		// The protocol suite again, through a one-node cluster's log
+		// (.ci/run runs it so), which must behave as one server does.
+		cfg.Cluster.Node, cfg.Cluster.Replicas = "solo", 1
+		cfg.Cluster.NATS.Embedded.Listen = "127.0.0.1:" + freePort()
+		cfg.Cluster.NATS.Embedded.ClusterListen = "127.0.0.1:" + freePort()
+	}
 	return cfg
 }
 
@@ -512,4 +520,15 @@ func httpGet(t testing.TB, url string) (int, http.Header, string) {
 		t.Fatalf("read %s: %v", url, err)
 	}
 	return resp.StatusCode, resp.Header, string(body)
+}
+
+// freePort is a loopback port that was free a moment ago.
+func freePort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }

@@ -260,7 +260,11 @@ func (n *Node) joinEmpty(ctx context.Context, st *store.Store, id, path string, 
 // waitOrigin says which node's database the cluster started from, or
 // emptyOrigin; it waits originGrace for a node with data to say so.
 func (n *Node) waitOrigin(ctx context.Context) (string, error) {
-	deadline := time.Now().Add(originGrace)
+	grace := originGrace
+	if n.cfg.URL == "" && len(n.cfg.Embedded.Routes) == 0 {
+		grace = 0 // a cluster of one: no other node can bring data
+	}
+	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
 		v, err := n.getKey(ctx, originKey)
 		if err == nil {
