@@ -198,8 +198,6 @@ type account struct {
 	Name string
 }
 
-func (a account) ref() userRef { return userRef{UserID: formatID(a.ID), Username: a.Name} }
-
 // session is one connection's state on the handlers' side. The
 // connection's frames are handled one at a time on its own goroutine,
 // which alone touches these fields; only conn and inFlight are also used
