@@ -212,7 +212,7 @@ func (r *runner) signup(ctx context.Context, first, n int) (created int, took ti
 		parallel = r.cfg.parallel
 	}
 	err = forEach(ctx, len(missing), parallel, func(ctx context.Context, k int) error {
-		c, err := r.dialer.dial(ctx, &r.counters)
+		c, err := r.dialer.dial(ctx, r.dialer.urlFor(missing[k], false), &r.counters)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,17 +77,19 @@ type conn struct {
 }
 
 // dialer opens connections, spreading them over several loopback source
-// addresses so the ephemeral port range is not a limit.
+// addresses so the ephemeral port range is not a limit, and over the
+// servers listed (the nodes of a cluster) by user.
 type dialer struct {
-	url     string
+	urls    []string
+	sender  string // with -sender-url: the one-room scenarios' sender's server
 	sources []net.IP
 	next    atomic.Uint32
 	ws      websocket.Dialer
 	retries atomic.Int64 // dial attempts that failed and were retried
 }
 
-func newDialer(url string, sources int) *dialer {
-	d := &dialer{url: url}
+func newDialer(urls, sender string, sources int) *dialer {
+	d := &dialer{urls: strings.Split(urls, ","), sender: sender}
 	for i := 1; i <= sources; i++ {
 		d.sources = append(d.sources, net.IPv4(127, 0, 0, byte(i)))
 	}
@@ -103,9 +106,18 @@ func newDialer(url string, sources int) *dialer {
 	return d
 }
 
-// dial connects, retrying transient failures (a full accept queue, a busy
-// port) a few times with backoff, and starts the read loop.
-func (d *dialer) dial(ctx context.Context, counters *frameCounters) (*conn, error) {
+// urlFor is the server user connects to: the sender's, or one of the
+// servers by turns.
+func (d *dialer) urlFor(user int, sender bool) string {
+	if sender && d.sender != "" {
+		return d.sender
+	}
+	return d.urls[user%len(d.urls)]
+}
+
+// dial connects to url, retrying transient failures (a full accept queue,
+// a busy port) a few times with backoff, and starts the read loop.
+func (d *dialer) dial(ctx context.Context, url string, counters *frameCounters) (*conn, error) {
 	var lastErr error
 	backoff := 50 * time.Millisecond
 	for attempt := 0; attempt < 6; attempt++ {
@@ -118,19 +130,19 @@ func (d *dialer) dial(ctx context.Context, counters *frameCounters) (*conn, erro
 			}
 			backoff *= 2
 		}
-		ws, resp, err := d.ws.DialContext(ctx, d.url, nil)
+		ws, resp, err := d.ws.DialContext(ctx, url, nil)
 		if err == nil {
 			c := &conn{ws: ws, ctrl: make(chan frame, 16), counters: counters, done: make(chan struct{}), buf: make([]byte, 0, 1024)}
 			go c.readLoop()
 			return c, nil
 		}
 		if resp != nil {
-			lastErr = fmt.Errorf("dial %s: %w (HTTP %d)", d.url, err, resp.StatusCode)
+			lastErr = fmt.Errorf("dial %s: %w (HTTP %d)", url, err, resp.StatusCode)
 			if resp.StatusCode >= 400 && resp.StatusCode < 500 {
 				return nil, lastErr // refused on purpose: retrying will not help
 			}
 		} else {
-			lastErr = fmt.Errorf("dial %s: %w", d.url, err)
+			lastErr = fmt.Errorf("dial %s: %w", url, err)
 		}
 		if ctx.Err() != nil {
 			return nil, lastErr

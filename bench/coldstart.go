@@ -149,7 +149,7 @@ func (r *runner) waitReady(ctx context.Context, s *server) error {
 	deadline := time.Now().Add(readyWait)
 	client := &http.Client{Timeout: time.Second}
 	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", s.port)
-	d := newDialer(fmt.Sprintf("ws://127.0.0.1:%d/", s.port), 1)
+	d := newDialer(fmt.Sprintf("ws://127.0.0.1:%d/", s.port), "", 1)
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.exited:
@@ -165,7 +165,7 @@ func (r *runner) waitReady(ctx context.Context, s *server) error {
 					return nil
 				}
 			}
-		} else if ws, _, err := d.ws.DialContext(ctx, d.url, nil); err == nil {
+		} else if ws, _, err := d.ws.DialContext(ctx, d.urls[0], nil); err == nil {
 			_, msg, err := ws.ReadMessage()
 			ws.Close()
 			if err == nil && len(msg) > 0 {
@@ -219,7 +219,7 @@ func (r *runner) fillColdDB(ctx context.Context, port int) error {
 	gen := &runner{
 		cfg:    r.cfg,
 		log:    r.log,
-		dialer: newDialer(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), r.cfg.sources),
+		dialer: newDialer(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), "", r.cfg.sources),
 		accts:  &accounts{path: r.cfg.coldDB + ".accounts.json", tokens: map[string]string{}},
 		res:    newResult(r.cfg),
 	}

@@ -49,17 +49,18 @@ var scenarios = []struct{ name, about string }{
 // config is every flag of the tool. Zero values of the per-scenario
 // numbers mean "the scenario's default", listed in the help.
 type config struct {
-	scenario string
-	target   string
-	url      string
-	pid      int
-	pprof    string
-	cpuProf  string
-	heapProf string
-	accounts string
-	commit   string
-	jsonOut  string
-	label    string
+	scenario  string
+	target    string
+	url       string
+	senderURL string
+	pid       int
+	pprof     string
+	cpuProf   string
+	heapProf  string
+	accounts  string
+	commit    string
+	jsonOut   string
+	label     string
 
 	users     int
 	firstUser int
@@ -106,7 +107,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs.StringVar(&cfg.scenario, "scenario", "", "what to measure: "+strings.Join(names, ", "))
 	fs.StringVar(&cfg.target, "target", "parley", "server dialect: parley, or tutorial (the Node.js reference server: auth {username}, no acknowledgements)")
-	fs.StringVar(&cfg.url, "url", "", "WebSocket URL (default ws://127.0.0.1:8080/ws for parley, ws://127.0.0.1:8081/ for tutorial)")
+	fs.StringVar(&cfg.url, "url", "", "WebSocket URL (default ws://127.0.0.1:8080/ws for parley, ws://127.0.0.1:8081/ for tutorial); "+
+		"several, comma-separated (a cluster's nodes), take the clients by turns")
+	fs.StringVar(&cfg.senderURL, "sender-url", "", "fanout and paced: the sender connects here (another node of a cluster) and the receivers to -url")
 	fs.IntVar(&cfg.pid, "pid", 0, "server process id: its RSS, peak RSS, threads and CPU time are read from /proc/PID (0: not reported)")
 	fs.StringVar(&cfg.pprof, "pprof", "", "base URL of the server's net/http/pprof (a profiling build, see bench/profile.sh): goroutine count")
 	fs.StringVar(&cfg.cpuProf, "cpuprofile", "", "write a CPU profile of the server over the measured phase to this file (needs -pprof)")

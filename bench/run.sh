@@ -26,6 +26,7 @@
 #   KEEP=1      keep the temporary directory (databases, logs)
 #   PORT_BASE   parley listens on 127.0.0.1:PORT_BASE, the tutorial on +1
 #               (default 18480)
+#   TUTORIAL=0  measure parley only (before and after a change of parley's)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -110,9 +111,11 @@ else
 fi
 go build -o "$work/bench" ./bench
 
-log "installing the tutorial server in $work/ref"
-cp -r "$REFERENCE" "$work/ref"
-(cd "$work/ref" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+if [ "${TUTORIAL:-1}" != 0 ]; then
+	log "installing the tutorial server in $work/ref"
+	cp -r "$REFERENCE" "$work/ref"
+	(cd "$work/ref" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 
 start_parley() {
 	(cd "$work" && exec "$work/parley" serve -addr "127.0.0.1:$pport" -db "$work/parley.db" >>"$work/parley.log" 2>&1) &
@@ -153,6 +156,9 @@ on_parley() {
 }
 
 on_tutorial() {
+	if [ "${TUTORIAL:-1}" = 0 ]; then
+		return 0
+	fi
 	start_tutorial
 	bench -target tutorial -url "ws://127.0.0.1:$tport/" -pid "$tutorial_pid" "$@" || log "FAILED: tutorial $*"
 	stop_tutorial
@@ -193,8 +199,10 @@ for run in $(seq "$RUNS"); do
 		coldstart)
 			bench -scenario coldstart -target parley -parley-bin "$work/parley" -cold-db "$work/cold.db" \
 				-gen-rooms 10000 -gen-messages 100 -starts 5 || log "FAILED: parley coldstart"
-			bench -scenario coldstart -target tutorial -tutorial-dir "$work/ref" \
-				-tutorial-js "$repo/bench/tutorial_loopback.js" -starts 5 || log "FAILED: tutorial coldstart"
+			if [ "${TUTORIAL:-1}" != 0 ]; then
+				bench -scenario coldstart -target tutorial -tutorial-dir "$work/ref" \
+					-tutorial-js "$repo/bench/tutorial_loopback.js" -starts 5 || log "FAILED: tutorial coldstart"
+			fi
 			;;
 		*) log "unknown scenario $s" && exit 2 ;;
 		esac

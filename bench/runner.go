@@ -29,7 +29,7 @@ func newRunner(cfg config, log io.Writer) *runner {
 	return &runner{
 		cfg:    cfg,
 		log:    log,
-		dialer: newDialer(cfg.url, cfg.sources),
+		dialer: newDialer(cfg.url, cfg.senderURL, cfg.sources),
 		res:    newResult(cfg),
 	}
 }
@@ -159,8 +159,9 @@ const maxDropRetries = 5
 // connect dials, signs in as bench account user and joins rooms. A
 // connection the server closes meanwhile is counted and retried.
 func (r *runner) connect(ctx context.Context, user int, rooms []string) (*conn, error) {
+	url := r.dialer.urlFor(user, user == r.firstUser(0) && (r.cfg.scenario == "paced" || r.cfg.scenario == "fanout"))
 	for attempt := 0; ; attempt++ {
-		c, err := r.dialer.dial(ctx, &r.counters)
+		c, err := r.dialer.dial(ctx, url, &r.counters)
 		if err != nil {
 			return nil, err
 		}
