@@ -319,7 +319,7 @@ func TestBrowser_Moderation(t *testing.T) {
 		bob.waitJS("bob's composer is off", `document.getElementById('composer-input').disabled`)
 		bob.waitText("#composer-notice", "You were muted in #club by alice")
 		bob.waitText("#composer-notice", "cool down")
-		bob.waitText("#messages .sys-line", "alice muted you until")
+		bob.waitJS("a line says alice muted bob", sysLine("alice muted you until"))
 		alice.waitJS("the member list marks bob muted", `document.querySelector('#members-online [data-user="bob"] .muted-badge')`)
 
 		// The mute and its end survive a reload: they come back in joined.
