@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -296,4 +297,18 @@ func TestCluster_SingleServerBecomesCluster(t *testing.T) {
 		n.Stop()
 	}
 	assertSameDatabases(t, all)
+}
+
+// TestCluster_SettingsMustAgree: a node whose settings would store things
+// differently from the cluster's refuses to start, naming the setting.
+func TestCluster_SettingsMustAgree(t *testing.T) {
+	cfg := clusterConfigs(t, 1, 1)[0]
+	ts := startServer(t, &cfg)
+	ts.Stop()
+	cfg.History.PerRoom = 5
+	logger := slog.New(slog.DiscardHandler)
+	_, err := newServer(cfg, logger)
+	if err == nil || !strings.Contains(err.Error(), "history.per_room = 5 here, but the cluster runs with 100") {
+		t.Fatalf("a node with another history.per_room: %v", err)
+	}
 }
