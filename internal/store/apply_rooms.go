@@ -248,12 +248,18 @@ func (a *applier) existingRoom(id string) (*roomRecord, error) {
 	return rec, err
 }
 
-func (a *applier) invite(c Invite) (Outcome, error) {
-	rec, err := a.existingRoom(c.RoomID)
+// roomAndActor reads the room a command acts on and who acts.
+func (a *applier) roomAndActor(roomID string, actorID uint64) (*roomRecord, User, error) {
+	rec, err := a.existingRoom(roomID)
 	if err != nil {
-		return Outcome{}, err
+		return nil, User{}, err
 	}
-	actor, err := a.user(c.ActorID)
+	actor, err := a.user(actorID)
+	return rec, actor, err
+}
+
+func (a *applier) invite(c Invite) (Outcome, error) {
+	rec, actor, err := a.roomAndActor(c.RoomID, c.ActorID)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -306,14 +312,11 @@ type moderation struct {
 // the target.
 func (a *applier) authorize(t ModTarget, need int) (moderation, error) {
 	var m moderation
-	rec, err := a.existingRoom(t.RoomID)
-	if err != nil {
+	var err error
+	if m.rec, m.actor, err = a.roomAndActor(t.RoomID, t.ActorID); err != nil {
 		return m, err
 	}
-	m.rec, m.room = rec, rec.room(t.RoomID)
-	if m.actor, err = a.user(t.ActorID); err != nil {
-		return m, err
-	}
+	m.room = m.rec.room(t.RoomID)
 	if m.target, err = a.user(t.TargetID); err != nil {
 		return m, err
 	}
@@ -448,11 +451,7 @@ func (a *applier) setRole(c SetRole) (Outcome, error) {
 }
 
 func (a *applier) setTopic(c SetTopic) (Outcome, error) {
-	rec, err := a.existingRoom(c.RoomID)
-	if err != nil {
-		return Outcome{}, err
-	}
-	actor, err := a.user(c.ActorID)
+	rec, actor, err := a.roomAndActor(c.RoomID, c.ActorID)
 	if err != nil {
 		return Outcome{}, err
 	}

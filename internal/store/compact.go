@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -70,22 +69,4 @@ func Compact(path string, lockTimeout time.Duration, swap func(compacted string)
 		return fmt.Errorf("compact %s: the copy does not check out: %w", path, err)
 	}
 	return swap(tmpName)
-}
-
-// checkOpenDatabase is CheckFile for a file this process holds
-// open (and locked): sound pages, parley's, at a schema it understands.
-func checkOpenDatabase(db *bolt.DB, path string) error {
-	if err := verifyStructure(db, path); err != nil {
-		return err
-	}
-	return db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil || string(meta.Get(keyApp)) != appName {
-			return fmt.Errorf("%w: it is some other program's bbolt file", ErrNotParleyDB)
-		}
-		if v, err := strconv.Atoi(string(meta.Get(keySchema))); err != nil || v > SchemaVersion {
-			return fmt.Errorf("database schema version %q is not one this parley understands (%d)", meta.Get(keySchema), SchemaVersion)
-		}
-		return nil
-	})
 }

@@ -198,6 +198,12 @@ func CheckFile(path string) (err error) {
 		return fmt.Errorf("%w: %v", ErrNotParleyDB, err)
 	}
 	defer db.Close()
+	return checkOpenDatabase(db, path)
+}
+
+// checkOpenDatabase is CheckFile for a file this process holds open:
+// sound pages, parley's, at a schema it understands.
+func checkOpenDatabase(db *bolt.DB, path string) error {
 	if err := verifyStructure(db, path); err != nil {
 		return err
 	}
