@@ -288,7 +288,7 @@ func (h *messageHandlers) handleRead(ctx context.Context, s *session, f Frame) e
 		return err
 	}
 	_, err = h.bus.Do(ctx, s.origin(), store.MarkRead{UserID: s.user.ID, Conv: conv, Seq: seq})
-	return actionError(err)
+	return actionError(err, conv)
 }
 
 // target resolves the message a frame acts on.
@@ -306,7 +306,7 @@ func (h *messageHandlers) target(s *session, d targetData) (store.Conv, uint64, 
 
 // actionError turns the store's refusals of an edit, delete, reaction or
 // read marker into the client's errors.
-func actionError(err error) error {
+func actionError(err error, conv store.Conv) error {
 	var muted *store.MutedError
 	switch {
 	case err == nil:
@@ -320,7 +320,7 @@ func actionError(err error) error {
 	case errors.Is(err, store.ErrNotMember):
 		return errorf(codeNotMember, "Not in room")
 	case errors.As(err, &muted):
-		return mutedError("this room", muted.Until)
+		return mutedError(conv.RoomID, muted.Until)
 	}
 	return err
 }
@@ -342,11 +342,7 @@ func (h *messageHandlers) handleEdit(ctx context.Context, s *session, f Frame) e
 		return err
 	}
 	_, err = h.bus.Do(ctx, s.origin(), store.EditMessage{Conv: conv, Seq: seq, EditorID: s.user.ID, Content: d.Content})
-	var muted *store.MutedError
-	if errors.As(err, &muted) {
-		return mutedError(conv.RoomID, muted.Until)
-	}
-	return actionError(err)
+	return actionError(err, conv)
 }
 
 // handleDelete deletes one's own message; in a room its owner, moderators
@@ -362,7 +358,7 @@ func (h *messageHandlers) handleDelete(ctx context.Context, s *session, f Frame)
 	}
 	out, err := h.bus.Do(ctx, s.origin(), store.DeleteMessage{Conv: conv, Seq: seq, ByID: s.user.ID})
 	if err != nil {
-		return actionError(err)
+		return actionError(err, conv)
 	}
 	if out.Message.SenderID != s.user.ID {
 		h.log.Info("moderation", "action", "deleted message", "room", conv.RoomID, "id", seq, "author", out.Message.SenderName, "by", s.user.Name)
@@ -384,11 +380,7 @@ func (h *messageHandlers) handleReact(ctx context.Context, s *session, f Frame) 
 		return err
 	}
 	_, err = h.bus.Do(ctx, s.origin(), store.React{Conv: conv, Seq: seq, UserID: s.user.ID, Emoji: d.Emoji})
-	var muted *store.MutedError
-	if errors.As(err, &muted) {
-		return mutedError(conv.RoomID, muted.Until)
-	}
-	return actionError(err)
+	return actionError(err, conv)
 }
 
 // handleThread answers with a message and its replies, a page at a time.
@@ -407,7 +399,7 @@ func (h *messageHandlers) handleThread(ctx context.Context, s *session, f Frame)
 	}
 	parent, replies, more, err := h.store.Thread(conv, seq, after)
 	if err != nil {
-		return actionError(err)
+		return actionError(err, conv)
 	}
 	out := threadData{MessageID: formatMessageID(seq), Parent: toMessageFrame(parent), Replies: toMessageFrames(replies), HasMore: more}
 	out.RoomID, out.WithUserID = replyAddress(conv, s.user.ID)
