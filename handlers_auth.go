@@ -64,7 +64,7 @@ func maxUploadBytes(u UploadsConfig) int64 {
 // retry is a read of a few milliseconds at most.
 const signInRetries = 50
 
-func (h *authHandlers) handleAuth(ctx context.Context, s *session, f Frame) error {
+func (h *authHandlers) handleAuth(ctx context.Context, s *session, f Frame) (err error) {
 	if s.user != nil {
 		return errorf(codeAlreadyAuthenticated, "Already signed in as %s", s.user.Name)
 	}
@@ -72,6 +72,11 @@ func (h *authHandlers) handleAuth(ctx context.Context, s *session, f Frame) erro
 	if err := decodeData(f, &d); err != nil {
 		return err
 	}
+	method, created := "password", false
+	if d.Token != "" {
+		method = "token"
+	}
+	defer func() { h.countSignIn(method, created, err) }()
 	if d.Token != "" {
 		res, ok, wait := h.badTokensByIP.Reserve(s.conn.ip)
 		if !ok {
@@ -97,11 +102,26 @@ func (h *authHandlers) handleAuth(ctx context.Context, s *session, f Frame) erro
 	}
 	token, hash := auth.NewToken()
 	grant := store.TokenGrant{Hash: hash, ExpiresAt: h.now().Add(h.cfg.SessionTTL)}
-	created, err := h.signIn(ctx, s, d, grant)
-	if err != nil {
+	if created, err = h.signIn(ctx, s, d, grant); err != nil {
 		return err
 	}
 	return h.attach(s, hash, token, created, false)
+}
+
+// countSignIn records a sign-in's outcome in /metrics.
+func (h *authHandlers) countSignIn(method string, created bool, err error) {
+	outcome := "ok"
+	var pe *protoError
+	switch {
+	case err == nil && created:
+		outcome = "created"
+	case err == nil:
+	case errors.As(err, &pe):
+		outcome = pe.Code // auth_failed, rate_limited, banned, invalid_password, ...
+	default:
+		outcome = "error"
+	}
+	h.metrics.signIns.WithLabelValues(method, outcome).Inc()
 }
 
 // attach signs a connection in with a stored token: it reads what the
@@ -422,7 +442,7 @@ func (h *authHandlers) handleResetLink(ctx context.Context, s *session, f Frame)
 
 // handleResetPassword redeems a one-time link: it sets the new password,
 // signs the user out everywhere else, and signs this connection in.
-func (h *authHandlers) handleResetPassword(ctx context.Context, s *session, f Frame) error {
+func (h *authHandlers) handleResetPassword(ctx context.Context, s *session, f Frame) (err error) {
 	if s.user != nil {
 		return errorf(codeAlreadyAuthenticated, "Already signed in as %s", s.user.Name)
 	}
@@ -433,6 +453,7 @@ func (h *authHandlers) handleResetPassword(ctx context.Context, s *session, f Fr
 	if err := decodeData(f, &d); err != nil {
 		return err
 	}
+	defer func() { h.countSignIn("reset", false, err) }()
 	if err := checkNewPassword(d.NewPassword); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ type Conn struct {
 	who atomic.Pointer[identity]
 
 	dropped atomic.Bool // set once when the server closes the connection
+	ended   atomic.Pointer[closeCause] // how it ended, once someone closed it
 
 	// signIn closes the connection if it has not signed in in time; set
 	// on connect and stopped on disconnect, both on the connection's
@@ -130,6 +132,7 @@ type Hub struct {
 	log           *slog.Logger
 	m             *melody.Melody
 	metrics       *metrics
+	clock         *deliveryClock // times a sample of deliveries
 	presenceLimit int
 	background    sync.WaitGroup // goroutines that close connections, and deferred presence timers
 
@@ -172,6 +175,7 @@ func NewHub(cfg HubConfig, log *slog.Logger, m *metrics) *Hub {
 		log:           log.With("component", "hub"),
 		m:             melody.New(),
 		metrics:       m,
+		clock:         &deliveryClock{hist: m.delivery},
 		presenceLimit: cfg.PresenceLimit,
 		conns:         map[string]*Conn{},
 		rooms:         map[string]map[*Conn]struct{}{},
@@ -269,6 +273,7 @@ func (h *Hub) wire() {
 		c := connOf(sess)
 		c.queuedBytes.Add(-int64(len(msg)))
 		c.out.flushSent()
+		h.clock.sent(msg)
 	})
 	h.m.HandleDisconnect(func(sess *melody.Session) {
 		c := connOf(sess)
@@ -276,10 +281,15 @@ func (h *Hub) wire() {
 			c.signIn.Stop()
 		}
 		h.detach(c)
+		h.countClose(c)
 		c.handler.Closed()
 	})
 	h.m.HandleError(func(sess *melody.Session, err error) {
 		c := connOf(sess)
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			c.closing(ce.Code, false) // the client's close frame
+		}
 		if errors.Is(err, melody.ErrMessageBufferFull) || errors.Is(err, melody.ErrWriteClosed) {
 			c.out.unqueue() // a frame Send counted was not queued
 		}
@@ -290,6 +300,7 @@ func (h *Hub) wire() {
 			// token and fetches what it missed.
 			h.slowConsumer(c, "send buffer frames")
 		case errors.Is(err, websocket.ErrReadLimit):
+			c.closing(websocket.CloseMessageTooBig, true)
 			h.log.Warn("frame too large; connection closed with 1009", "client", c.id, "user", c.userName(), "ip", c.ip)
 		case errors.Is(err, melody.ErrWriteClosed), errors.Is(err, melody.ErrSessionClosed):
 		case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
@@ -324,6 +335,7 @@ func (h *Hub) Drop(c *Conn, code int, reason string) {
 	if !c.dropped.CompareAndSwap(false, true) {
 		return
 	}
+	c.closing(code, true)
 	conn := c.sess.WebsocketConnection()
 	h.background.Add(1)
 	go func() {
@@ -342,13 +354,43 @@ func (h *Hub) Drop(c *Conn, code int, reason string) {
 
 // close ends a connection with a close frame after what is queued.
 func (c *Conn) close(code int, reason string) {
+	c.closing(code, true)
 	_ = c.sess.CloseWithMsg(websocket.FormatCloseMessage(code, reason))
+}
+
+// closeCause is how a connection ended: its close code, and whether the
+// server closed it.
+type closeCause struct {
+	code     int
+	byServer bool
+}
+
+// closing records the first close of a connection, for the metrics.
+func (c *Conn) closing(code int, byServer bool) {
+	c.ended.CompareAndSwap(nil, &closeCause{code: code, byServer: byServer})
+}
+
+// countClose records how a connection that has gone ended: without any
+// close frame it is 1006, as browsers report it.
+func (h *Hub) countClose(c *Conn) {
+	cause := c.ended.Load()
+	if cause == nil {
+		cause = &closeCause{code: websocket.CloseAbnormalClosure}
+	}
+	by := "client"
+	if cause.byServer {
+		by = "server"
+	}
+	h.metrics.closes.WithLabelValues(strconv.Itoa(cause.code), by).Inc()
 }
 
 // Close closes every connection with 1001 and refuses new ones.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.stopPresenceLocked()
+	for _, c := range h.conns {
+		c.closing(websocket.CloseGoingAway, true)
+	}
 	h.mu.Unlock()
 	_ = h.m.CloseWithMsg(melody.FormatCloseMessage(melody.CloseGoingAway, "server shutting down"))
 }

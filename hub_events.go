@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"parley/internal/store"
 
 	"github.com/gorilla/websocket"
@@ -24,7 +26,7 @@ func (h *Hub) Deliver(b store.Batch) int {
 	for i := range b.Applied {
 		ap := &b.Applied[i]
 		for _, ev := range ap.Events {
-			n += h.deliver(ap.Env.Origin, ev)
+			n += h.deliver(ap.Env.Origin, ev, b.Committed)
 		}
 	}
 	return n
@@ -32,10 +34,10 @@ func (h *Hub) Deliver(b store.Batch) int {
 
 // deliver sends one event. origin is the connection that asked for the
 // change, when it is on this server.
-func (h *Hub) deliver(origin string, ev store.Event) int {
+func (h *Hub) deliver(origin string, ev store.Event, committed time.Time) int {
 	switch e := ev.(type) {
 	case store.MessagePosted:
-		return h.messagePosted(e.Message)
+		return h.messagePosted(e.Message, committed)
 	case store.MessageEdited:
 		out := messageEditedData{messageRef: messageRefOf(e.Message), Content: e.Message.Content, EditedAt: formatTime(e.Message.EditedAt)}
 		if len(e.Message.Mentions) > 0 {
@@ -100,14 +102,16 @@ func (h *Hub) deliver(origin string, ev store.Event) int {
 // of a direct conversation, who then hear of each other's presence. The
 // deliveries are counted before they are written, so a sender who sees
 // its acknowledgement sees the counter moved.
-func (h *Hub) messagePosted(m store.Message) int {
+func (h *Hub) messagePosted(m store.Message, committed time.Time) int {
 	mf := toMessageFrame(m)
 	if !m.IsDirect() {
 		h.mu.RLock()
 		defer h.mu.RUnlock()
 		n := len(h.rooms[m.RoomID])
 		h.metrics.deliveries.Add(float64(n))
-		h.broadcastLocked(m.RoomID, marshalFrame("message", mf), 0)
+		frame := marshalFrame("message", mf)
+		h.clock.posted(frame, committed, n)
+		h.broadcastLocked(m.RoomID, frame, 0)
 		return n
 	}
 	h.mu.Lock()

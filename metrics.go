@@ -24,6 +24,9 @@ type metrics struct {
 	commitSeconds prometheus.Histogram
 	commitBatch   prometheus.Histogram
 	commitErrors  prometheus.Counter
+	delivery      prometheus.Histogram   // commit to the last member's socket, sampled
+	signIns       *prometheus.CounterVec // by method and outcome
+	closes        *prometheus.CounterVec // WebSocket connections closed, by code and side
 }
 
 // newMetrics makes the counters; watch adds the gauges that read a
@@ -55,6 +58,19 @@ func newMetrics() *metrics {
 			Name: "parley_store_commit_errors_total", Help: "Commits that failed (disk full, I/O errors).",
 		}),
 	}
+	m.delivery = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "parley_delivery_seconds",
+		Help: "Time from a message's commit to its frame's write to the last member's socket (one message in " +
+			"deliverySample measured).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5ms .. ~4s
+	})
+	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_sign_ins_total", Help: "Sign-in attempts by method (password, token, reset) and outcome.",
+	}, []string{"method", "outcome"})
+	m.closes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_websocket_closes_total",
+		Help: "WebSocket connections closed, by close code (1006: no close frame) and by who closed (server or client).",
+	}, []string{"code", "by"})
 	for _, kind := range []string{"room", "direct"} {
 		m.messages.WithLabelValues(kind)
 	}
@@ -69,6 +85,7 @@ func newMetrics() *metrics {
 	build.Set(1)
 	m.registry.MustRegister(
 		build, m.messages, m.deliveries, m.slowConsumers, m.rateLimited, m.commitSeconds, m.commitBatch, m.commitErrors,
+		m.delivery, m.signIns, m.closes,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

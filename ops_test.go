@@ -531,6 +531,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 				out[key] = m.GetGauge().GetValue()
 			case m.Histogram != nil:
 				out[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
+				out[key+"_sum"] = m.GetHistogram().GetSampleSum()
 			default:
 				out[key] = 1
 			}

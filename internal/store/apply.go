@@ -68,7 +68,8 @@ func (s *Store) apply(envs []Envelope, seqs []uint64) Batch {
 		}
 		return tx.Bucket(bucketMeta).Put(keyApplied, u64key(last))
 	})
-	out.Took = time.Since(start)
+	out.Committed = time.Now()
+	out.Took = out.Committed.Sub(start)
 	if err != nil {
 		out.Err = fmt.Errorf("%w: commit %d commands: %w", ErrUnavailable, len(envs), err)
 		out.Applied = out.Applied[:0]

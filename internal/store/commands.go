@@ -368,9 +368,10 @@ type Applied struct {
 // commit failed: then every command's outcome is that error, nothing was
 // written, and there are no events.
 type Batch struct {
-	Applied []Applied
-	Err     error
-	Took    time.Duration // the transaction, fsync included
+	Applied   []Applied
+	Err       error
+	Took      time.Duration // the transaction, fsync included
+	Committed time.Time     // when it was on disk
 }
 
 // LastSeq is the log position of the batch's last command.
