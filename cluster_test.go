@@ -312,3 +312,54 @@ func TestCluster_SettingsMustAgree(t *testing.T) {
 		t.Fatalf("a node with another history.per_room: %v", err)
 	}
 }
+
+// TestCluster_QuorumLostAnswers: with two of three nodes gone the log
+// cannot store anything. A message sent to the survivor gets an error
+// naming it (never a silent wait, never "nothing was stored" when a
+// publish may have been), the connection keeps working, and the node
+// still shuts down in time.
+func TestCluster_QuorumLostAnswers(t *testing.T) {
+	nodes := startCluster(t, 3, 3)
+	alice, _ := signedIn(t, nodes[0], "alice")
+	alice.join("lobby")
+	alice.send("chat", map[string]string{"roomId": "lobby", "content": "before", "clientMsgId": "m-1"})
+	alice.awaitMessage("before")
+	nodes[1].Stop()
+	nodes[2].Stop()
+
+	start := time.Now()
+	alice.send("chat", map[string]string{"roomId": "lobby", "content": "into the void", "clientMsgId": "m-2"})
+	var e errorData
+	deadline := time.After(handlerTimeout + 5*time.Second)
+	for e.Code == "" {
+		select {
+		case f := <-alice.frames:
+			if f.Type == "message" {
+				t.Fatalf("a message was acknowledged without a quorum: %s", f.Data)
+			}
+			if f.Type == "error" {
+				decodeInto(t, f, &e)
+			}
+		case <-deadline:
+			t.Fatalf("no answer to a message %s after the quorum was lost", time.Since(start))
+		}
+	}
+	// Each publish timed out, so it may have been stored: "nothing was
+	// stored, try again" would invite a duplicate.
+	if e.ClientMsgID != "m-2" || e.Code != codeUnconfirmed {
+		t.Fatalf("error = %+v, want unconfirmed for m-2", e)
+	}
+	t.Logf("without a quorum, the answer %q came after %s: %s", e.Code, time.Since(start).Round(time.Millisecond), e.Message)
+	// The connection is still served: a frame that needs no write is
+	// answered at once.
+	alice.send("history", map[string]string{"roomId": "lobby"})
+	alice.await("history")
+
+	start = time.Now()
+	nodes[0].Stop()
+	took := time.Since(start)
+	t.Logf("the node stopped in %s", took.Round(time.Millisecond))
+	if took > nodes[0].cfg.Server.ShutdownTimeout+5*time.Second {
+		t.Errorf("the node took %s to stop without a quorum", took)
+	}
+}

@@ -365,6 +365,8 @@ func errorFrame(err error, typ, clientMsgID string) []byte {
 	var pe *protoError
 	switch {
 	case errors.As(err, &pe):
+	case errors.Is(err, store.ErrUnconfirmed):
+		pe = errorf(codeUnconfirmed, "The server did not confirm this in time; it may still be saved, so check before trying again")
 	case isStoreDown(err):
 		pe = errorf(codeStoreUnavailable, "The server could not save this; nothing was stored. Try again")
 	case errors.Is(err, auth.ErrBusy), errors.Is(err, context.DeadlineExceeded):

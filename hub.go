@@ -47,7 +47,7 @@ type Conn struct {
 	// after a password change) only under the hub's lock.
 	who atomic.Pointer[identity]
 
-	dropped atomic.Bool // set once when the server closes the connection
+	dropped atomic.Bool                // set once when the server closes the connection
 	ended   atomic.Pointer[closeCause] // how it ended, once someone closed it
 
 	// signIn closes the connection if it has not signed in in time; set

@@ -81,7 +81,9 @@ func TestMetrics_GrafanaDashboard(t *testing.T) {
 	c, _ := signedIn(t, ts, "viewer")
 	c.conn.Close()
 	httpGet(t, ts.URL()+"/healthz")
-	waitFor(t, "the close to be counted", func() bool { return scrape(t, ts.URL()+"/metrics")[`parley_websocket_closes_total{by="client",code="1006"}`] == 1 })
+	waitFor(t, "the close to be counted", func() bool {
+		return scrape(t, ts.URL()+"/metrics")[`parley_websocket_closes_total{by="client",code="1006"}`] == 1
+	})
 	resp, err := http.Get(ts.URL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)

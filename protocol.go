@@ -46,6 +46,7 @@ const (
 	codeInvalidEmoji         = "invalid_emoji"
 	codeLimitReached         = "limit_reached"
 	codeStoreUnavailable     = "store_unavailable"
+	codeUnconfirmed          = "unconfirmed"
 	codeInternal             = "internal"
 )
 

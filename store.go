@@ -230,16 +230,21 @@ func (b *bus) Send(ctx context.Context, origin string, cmd store.Command, done f
 
 // Do proposes a command and waits for its outcome. The error is the
 // command's refusal or failure (Outcome.Err), or why it could not be
-// proposed. Once proposed, the wait ignores ctx: the log always answers,
-// even while closing, and a command must never be reported as failed
-// after it was applied.
+// proposed, or store.ErrUnconfirmed when ctx ended first: a command is never
+// reported as failed when it may yet be applied (a cluster electing a
+// leader, a stalled disk), and a stalled log never holds a connection,
+// or a shutdown, for longer than its handler may take.
 func (b *bus) Do(ctx context.Context, origin string, cmd store.Command) (store.Outcome, error) {
-	res := make(chan store.Outcome, 1)
+	res := make(chan store.Outcome, 1) // the pump never waits on it
 	if err := b.Send(ctx, origin, cmd, func(ap store.Applied) { res <- ap.Outcome }); err != nil {
 		return store.Outcome{}, err
 	}
-	out := <-res
-	return out, out.Err
+	select {
+	case out := <-res:
+		return out, out.Err
+	case <-ctx.Done():
+		return store.Outcome{}, fmt.Errorf("%w: %s: %w", store.ErrUnconfirmed, store.Name(cmd), ctx.Err())
+	}
 }
 
 // Close stops taking commands, lets those queued be applied and

@@ -12,6 +12,7 @@ import (
 
 	"parley/internal/store"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -109,21 +110,37 @@ func (l *Log) Propose(ctx context.Context, env store.Envelope) error {
 	l.publishing.Add(1)
 	defer l.publishing.Add(-1)
 	start := time.Now()
+	// An attempt that timed out may have been stored, its acknowledgement
+	// lost; one the server refused, or that never left, was not.
+	maybeStored := false
 	for {
 		actx, cancel := context.WithTimeout(ctx, publishTimeout)
 		_, err = l.n.js.Publish(actx, logSubject, data, jetstream.WithMsgID(env.ID))
 		cancel()
-		if err == nil || ctx.Err() != nil {
+		if err == nil {
+			break
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
+			maybeStored = true
+		}
+		if ctx.Err() != nil {
 			break
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):
 		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	took := time.Since(start)
 	l.publishNs.Store(int64(took))
-	if err != nil {
+	switch {
+	case err == nil:
+	case maybeStored:
+		return fmt.Errorf("%w: publish to the cluster log: %w", store.ErrUnconfirmed, err)
+	default:
 		return fmt.Errorf("%w: publish to the cluster log: %w", store.ErrUnavailable, err)
 	}
 	if l.ObservePublish != nil {
@@ -140,13 +157,27 @@ const publishTimeout = 2 * time.Second
 func (l *Log) Batches() <-chan store.Batch { return l.out }
 
 // Close stops consuming, waiting for what is being applied.
+//
+// The consumer's Stop waits while the consumer is being recreated, which,
+// without a quorum, is a request that may take 10 s; Stop marks it closed
+// at once, so the recreation gives up when the node closes its
+// connection. Close waits for Stop only briefly.
 func (l *Log) Close() {
 	l.closeOnce.Do(func() {
-		l.cc.Stop()
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); l.cc.Stop() }()
+		select {
+		case <-stopped:
+		case <-time.After(consumerStopWait):
+			l.log.Warn("the log's consumer is still being recreated (no quorum?); it stops with the connection")
+		}
 		l.stop()
 		<-l.done
 	})
 }
+
+// consumerStopWait bounds how long Close waits for the consumer to stop.
+const consumerStopWait = time.Second
 
 // applier takes what the consumer delivered, as much as is waiting, and
 // applies it in one transaction. A batch that fails to commit (a full

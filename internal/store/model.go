@@ -215,11 +215,14 @@ type UploadQuota struct {
 }
 
 // Errors. A command's refusal is one of these (or MutedError); anything
-// else is an I/O failure and wraps ErrUnavailable.
+// else is an I/O failure and wraps ErrUnavailable, or, when a command was
+// proposed but its outcome did not come in time (it may yet be applied),
+// ErrUnconfirmed.
 var (
 	ErrNotFound      = errors.New("not found")
 	ErrStoreClosed   = errors.New("store closed")
 	ErrUnavailable   = errors.New("store unavailable")
+	ErrUnconfirmed   = errors.New("not confirmed in time")
 	ErrDatabaseInUse = errors.New("database is in use by another process")
 	ErrNotParleyDB   = errors.New("not a parley database")
 
