@@ -432,23 +432,37 @@ func (h *Hub) SignIn(c *Conn, who identity, rooms []string, peers []uint64, hell
 		p.peers[id] = struct{}{}
 	}
 	// The list is worked out under the read lock and the frame marshalled
-	// outside any lock; fan-out goes on meanwhile.
-	h.mu.RLock()
-	if seq < h.seen {
+	// outside any lock; fan-out goes on meanwhile. Whether the user joins
+	// the everyone set is decided under the write lock, where the count
+	// it tests grows with each sign-in: decided under the read lock, a
+	// storm of sign-ins would all find the count low and all join it, and
+	// every later change would go to all of them. The list is worked out
+	// again if the decision changed its kind meanwhile.
+	var frame []byte
+	wholeServer := false
+	for try := 0; ; try++ {
+		h.mu.RLock()
+		if seq < h.seen {
+			h.mu.RUnlock()
+			return false
+		}
+		listed := h.onlineCountAllLocked() <= h.presenceLimit
+		online := []userRef{p.ref()}
+		h.audienceLocked(p, false, func(o *presence) { online = append(online, o.ref()) })
 		h.mu.RUnlock()
-		return false
-	}
-	wholeServer := h.onlineCountAllLocked() <= h.presenceLimit
-	online := []userRef{p.ref()}
-	h.audienceLocked(p, false, func(o *presence) { online = append(online, o.ref()) })
-	h.mu.RUnlock()
-	slices.SortFunc(online, func(a, b userRef) int { return strings.Compare(a.Username, b.Username) })
-	frame := hello(online)
+		slices.SortFunc(online, func(a, b userRef) int { return strings.Compare(a.Username, b.Username) })
+		frame = hello(online)
 
-	h.mu.Lock()
-	if seq < h.seen {
+		h.mu.Lock()
+		if seq < h.seen {
+			h.mu.Unlock()
+			return false
+		}
+		wholeServer = h.onlineCountAllLocked() <= h.presenceLimit
+		if wholeServer == listed || try == signInListTries-1 {
+			break
+		}
 		h.mu.Unlock()
-		return false
 	}
 	first := h.users[who.userID] == nil
 	if first {
@@ -480,6 +494,11 @@ func (h *Hub) SignIn(c *Conn, who identity, rooms []string, peers []uint64, hell
 	}
 	return true
 }
+
+// signInListTries bounds how often SignIn works out the online list again
+// when the count crossed presenceLimit meanwhile; the last list is sent
+// as it is (a few names more or fewer), the decision stands.
+const signInListTries = 3
 
 // detach removes a connection and, when it was the user's last one,
 // announces them offline.
