@@ -59,6 +59,7 @@ type JoinView struct {
 	History Page
 	Members []Member
 	Admins  map[uint64]bool // which members are server admins
+	Kinds   Kinds           // which members are guests and bots (and admins)
 	Read    ReadState
 }
 
@@ -84,9 +85,10 @@ func (s *Store) JoinView(roomID string, userID uint64, history int) (JoinView, e
 		for i, m := range v.Members {
 			ids[i] = m.UserID
 		}
-		if v.Admins, err = adminsAmong(tx, ids); err != nil {
+		if v.Kinds, err = kindsAmong(tx, ids); err != nil {
 			return err
 		}
+		v.Admins = v.Kinds.Admins
 		v.Read = s.roomReadStates(tx, userID, []string{roomID})[roomID]
 		return nil
 	})
