@@ -191,8 +191,10 @@ type deps struct {
 
 // account is the signed-in user of a session.
 type account struct {
-	ID   uint64
-	Name string
+	ID    uint64
+	Name  string
+	Guest bool // signed in with a name alone; ended when its last connection closes
+	Bot   bool
 }
 
 func (a account) ref() userRef { return userRef{UserID: formatID(a.ID), Username: a.Name} }
@@ -230,7 +232,11 @@ func (s *session) Frame(msg []byte) { s.d.dispatch(s, msg) }
 func (s *session) Binary([]byte) { s.d.refuseBinary(s) }
 
 // Closed is called once the connection has closed.
-func (s *session) Closed() {}
+func (s *session) Closed() {
+	if s.d.closed != nil && s.user != nil {
+		s.d.closed(s)
+	}
+}
 
 // dispatcher runs frames through the table.
 type dispatcher struct {
@@ -244,6 +250,12 @@ type dispatcher struct {
 	log     *slog.Logger
 	metrics *metrics
 	ctx     context.Context // cancelled when the server has stopped
+	// closed, when set, is told of each signed-in connection that closed
+	// (guests end with their last one).
+	closed func(*session)
+	// active, when set, is told of each frame a signed-in user sends
+	// (push: who is away).
+	active func(userID uint64)
 }
 
 // open makes the session of a new connection.

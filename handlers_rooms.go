@@ -73,7 +73,7 @@ func (h *roomHandlers) sendJoined(s *session, roomID string, created bool) error
 		}
 		j := joinedData{RoomID: roomID, Created: created, Topic: v.Room.Topic, Private: v.Room.Private,
 			Role: v.Room.Role(s.user.ID), History: toMessageFrames(v.History.Messages), HasMore: v.History.HasMore,
-			Trimmed: v.History.Trimmed, Users: h.memberInfos(v)}
+			Trimmed: v.History.Trimmed, Users: h.memberInfos(v), Group: v.Room.Group, Notify: v.Notify}
 		if v.Read.LastRead > 0 {
 			j.LastRead = formatMessageID(v.Read.LastRead)
 		}
@@ -92,7 +92,7 @@ func (h *roomHandlers) memberInfos(v store.JoinView) []memberInfo {
 	for i, m := range v.Members {
 		until, muted := v.Room.MuteAt(m.UserID, now)
 		out[i] = memberInfo{UserID: formatID(m.UserID), Username: m.Name, Online: h.hub.Online(m.UserID),
-			Role: v.Room.Role(m.UserID), Muted: muted, Admin: v.Admins[m.UserID]}
+			Role: v.Room.Role(m.UserID), Muted: muted, Admin: v.Admins[m.UserID], Guest: v.Kinds.Guests[m.UserID], Bot: v.Kinds.Bots[m.UserID]}
 		if muted && !until.IsZero() {
 			out[i].MutedUntil = formatTime(until)
 		}

@@ -52,6 +52,9 @@ func testConfig(dir string) Config {
 	// Tests sign many users up from one loopback address; the limit has
 	// its own test.
 	cfg.Auth.SignupsPerIPPerHour = 0
+	// Most tests sign people up freely; a new database would otherwise
+	// take new members by invite link only (invites_test.go).
+	cfg.Auth.Registration = "open"
 	return cfg
 }
 

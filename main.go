@@ -186,6 +186,7 @@ type server struct {
 	metrics *metrics
 	frames  *dispatcher
 	uploads *uploads
+	guests  *guestReaper
 	static  fs.FS
 	proxies []*net.IPNet
 	tls     *tls.Config // nil: plain HTTP
@@ -276,6 +277,8 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom,
 				searches: auth.NewLimiter(cfg.Limits.SearchesPerMinute, time.Minute), gate: newSearchGate(runtime.GOMAXPROCS(0) / 2)},
 			&moderationHandlers{deps: d})}
+	s.guests = &guestReaper{store: st, bus: s.bus, hub: s.hub, now: now, log: logger.With("component", "guests")}
+	s.frames.closed = s.guests.closed
 	s.uploads = newUploads(cfg.Uploads, st, s.bus, now, logger)
 	s.uploads.blobs = storage.blobs()
 	s.admin = &admin{store: st, bus: s.bus, hasher: hasher, publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
@@ -405,6 +408,7 @@ func (s *server) janitor(ctx context.Context) {
 		if s.cfg.History.MaxAge > 0 {
 			s.deleteOldMessages(ctx, s.now().Add(-s.cfg.History.MaxAge))
 		}
+		s.guests.sweep(ctx)
 		if s.now().Sub(lastExpire) >= time.Hour {
 			lastExpire = s.now()
 			s.expire(ctx)

@@ -50,7 +50,7 @@ func (a *applier) createGroup(c CreateGroup) (Outcome, error) {
 	if c.MaxRooms > 0 && ownRoomCount(a.tx, creator.ID) >= c.MaxRooms {
 		return Outcome{}, ErrTooManyRooms
 	}
-	rec := &roomRecord{CreatedAt: a.now, CreatedBy: creator.ID, Private: true, Group: true, MaxMembers: c.MaxMembers}
+	rec := &roomRecord{CreatedAt: a.now, CreatedBy: creator.ID, Private: true, Group: true, MaxMembers: c.MaxMembers, Topic: c.Topic}
 	if err := a.addMember(c.RoomID, rec, creator, 0); err != nil {
 		return Outcome{}, err
 	}

@@ -312,6 +312,7 @@ type DeleteHook struct {
 // counts against the same caps as Invite.
 type CreateGroup struct {
 	RoomID         string   `json:"roomId"`
+	Topic          string   `json:"topic,omitempty"` // names its people, as the proposer put it
 	CreatorID      uint64   `json:"creatorId"`
 	MemberIDs      []uint64 `json:"memberIds"`
 	MaxMembers     int      `json:"maxMembers"`

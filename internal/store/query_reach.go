@@ -29,6 +29,17 @@ func (s *Store) RegistrationDefault() string {
 	return out
 }
 
+// HasAccounts reports whether an account (not a guest or a bot) was ever
+// registered: after that, auth.registration invite needs a link.
+func (s *Store) HasAccounts() bool {
+	has := false
+	_ = s.view(func(tx *bolt.Tx) error {
+		has = tx.Bucket(bucketMeta).Get(keyFirstAccount) != nil
+		return nil
+	})
+	return has
+}
+
 // Guests lists the guests signed in now, by id.
 func (s *Store) Guests() ([]uint64, error) {
 	var out []uint64
@@ -186,17 +197,14 @@ func (s *Store) PushTargets(roomID string, users []uint64, now time.Time) ([]Pus
 	return out, err
 }
 
-// NotifyLevels returns a user's levels for the rooms that do not have
+// notifyLevels returns a user's levels for the rooms that do not have
 // the default ("mentions").
-func (s *Store) NotifyLevels(userID uint64) (map[string]string, error) {
+func notifyLevels(tx *bolt.Tx, userID uint64) map[string]string {
 	out := map[string]string{}
-	err := s.view(func(tx *bolt.Tx) error {
-		if prefs := tx.Bucket(bucketNotify).Bucket(u64key(userID)); prefs != nil {
-			return prefs.ForEach(func(k, v []byte) error { out[string(k)] = string(v); return nil })
-		}
-		return nil
-	})
-	return out, err
+	if prefs := tx.Bucket(bucketNotify).Bucket(u64key(userID)); prefs != nil {
+		_ = prefs.ForEach(func(k, v []byte) error { out[string(k)] = string(v); return nil })
+	}
+	return out
 }
 
 // People finds accounts whose name contains query (ignoring case), in
