@@ -156,10 +156,10 @@ func (a *admin) ResetLink(ctx context.Context, name string) (string, time.Time, 
 
 // statusReport is what parley status shows of a database.
 type statusReport struct {
-	Version string     `json:"version"` // of the parley that answered
+	Version string      `json:"version"` // of the parley that answered
 	Sizes   store.Sizes `json:"sizes"`
-	Users   int        `json:"users"` // accounts not removed
-	Rooms   int        `json:"rooms"`
+	Users   int         `json:"users"` // accounts not removed
+	Rooms   int         `json:"rooms"`
 }
 
 func (a *admin) Status(context.Context) (statusReport, error) {

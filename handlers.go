@@ -27,6 +27,9 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /ws", s.handleWebSocket)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.cfg.Hooks.Enabled {
+		mux.HandleFunc("POST /hooks/{token}", s.hooks.handlePost)
+	}
 	if s.cfg.Uploads.Enabled {
 		mux.HandleFunc("POST /upload", s.uploads.handleUpload)
 		mux.HandleFunc("GET /files/{id}/{name}", s.uploads.handleFile)
@@ -146,8 +149,15 @@ type handler struct {
 }
 
 // frameTable lists every frame type a client may send, with its handler.
-func frameTable(a *authHandlers, r *roomHandlers, m *messageHandlers, mod *moderationHandlers) map[string]handler {
+func frameTable(a *authHandlers, r *roomHandlers, m *messageHandlers, mod *moderationHandlers, reach *reachHandlers) map[string]handler {
 	return map[string]handler{
+		"createInvite":   {fn: reach.invites.handleCreateInvite, auth: true},
+		"invites":        {fn: reach.invites.handleInvites, auth: true},
+		"revokeInvite":   {fn: reach.invites.handleRevokeInvite, auth: true},
+		"createHook":     {fn: reach.hooks.handleCreateHook, auth: true},
+		"hooks":          {fn: reach.hooks.handleHooks, auth: true},
+		"deleteHook":     {fn: reach.hooks.handleDeleteHook, auth: true},
+		"createBot":      {fn: reach.hooks.handleCreateBot, auth: true},
 		"auth":           {fn: a.handleAuth},
 		"logout":         {fn: a.handleLogout, auth: true},
 		"changePassword": {fn: a.handleChangePassword, auth: true},

@@ -49,6 +49,8 @@ func (h *roomHandlers) handleJoin(ctx context.Context, s *session, f Frame) erro
 		return errorf(codeBanned, "You are banned from %s", d.RoomID)
 	case errors.Is(err, store.ErrPrivateRoom):
 		return errorf(codeForbidden, "%s is private; a moderator has to invite you", d.RoomID)
+	case errors.Is(err, store.ErrRoomFull):
+		return errorf(codeLimitReached, "%s has as many members as it may", d.RoomID)
 	case err != nil:
 		return err
 	}
@@ -201,6 +203,8 @@ func (h *roomHandlers) handleInvite(ctx context.Context, s *session, f Frame) er
 		return errorf(codeLimitReached, "You have added %s to %d rooms already; they can join others themselves", target.Name, h.limits.InvitesFromOneUser)
 	case errors.Is(err, store.ErrAlreadyMember):
 		return errorf(codeBadRequest, "%s is already in %s", target.Name, d.RoomID)
+	case errors.Is(err, store.ErrRoomFull):
+		return errorf(codeLimitReached, "%s has as many members as it may", d.RoomID)
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(codeUserNotFound, "User not found")
 	case err != nil:

@@ -186,6 +186,7 @@ type server struct {
 	metrics *metrics
 	frames  *dispatcher
 	uploads *uploads
+	hooks   *hooks
 	guests  *guestReaper
 	static  fs.FS
 	proxies []*net.IPNet
@@ -276,7 +277,12 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
 			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom,
 				searches: auth.NewLimiter(cfg.Limits.SearchesPerMinute, time.Minute), gate: newSearchGate(runtime.GOMAXPROCS(0) / 2)},
-			&moderationHandlers{deps: d})}
+			&moderationHandlers{deps: d},
+			&reachHandlers{
+				invites: &inviteHandlers{deps: d, links: links, ttl: cfg.Auth.InviteTTL},
+				hooks:   &hookHandlers{deps: d, links: links, enabled: cfg.Hooks.Enabled},
+			})}
+	s.hooks = newHooks(st, s.bus, cfg.Limits, cfg.History.PerRoom, cfg.Auth.FailedLoginWindow, s.clientIP, logger, s.metrics)
 	s.guests = &guestReaper{store: st, bus: s.bus, hub: s.hub, now: now, log: logger.With("component", "guests")}
 	s.frames.closed = s.guests.closed
 	s.uploads = newUploads(cfg.Uploads, st, s.bus, now, logger)

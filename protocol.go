@@ -315,6 +315,8 @@ type roomUserData struct {
 	UserID    string   `json:"userId"`
 	Username  string   `json:"username"`
 	InvitedBy *userRef `json:"invitedBy,omitempty"`
+	Guest     bool     `json:"guest,omitempty"`
+	Bot       bool     `json:"bot,omitempty"`
 }
 
 type typingOutData struct {

@@ -82,7 +82,9 @@ type presenceOut struct{ p *cluster.Presence }
 func (o presenceOut) Set(userID uint64, name string, rooms []string, peers []uint64, online bool) {
 	o.p.Set(cluster.Online{UserID: userID, Name: name, Rooms: rooms, Peers: peers}, online)
 }
-func (o presenceOut) Typing(room string, userID uint64, frame []byte) { o.p.Typing(room, userID, frame) }
+func (o presenceOut) Typing(room string, userID uint64, frame []byte) {
+	o.p.Typing(room, userID, frame)
+}
 
 // openStore opens the configured database and starts its log: on a
 // cluster node, joins the cluster and applies its log from where the

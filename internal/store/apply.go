@@ -303,4 +303,4 @@ func setRoomRead(tx *bolt.Tx, user uint64, roomID string, seq uint64) error {
 // user reads an account that exists; ErrNotFound otherwise.
 func (a *applier) user(id uint64) (User, error) { return getUser(a.tx, id) }
 
-func ref(u User) Ref { return Ref{ID: u.ID, Name: u.Name} }
+func ref(u User) Ref { return Ref{ID: u.ID, Name: u.Name, Guest: u.Guest, Bot: u.Bot} }

@@ -112,6 +112,8 @@ export function renderMembers(onlineUl, offlineUl, members, me, acts) {
         badges.push(h('span', { class: `role-badge role-${m.role}`, text: m.role === 'owner' ? 'Owner' : 'Mod', title: m.role === 'owner' ? 'Owner' : 'Moderator' }));
       }
       if (m.muted) badges.push(h('span', { class: 'muted-badge', text: 'Muted', title: 'Muted in this room' }));
+      if (m.guest) badges.push(h('span', { class: 'member-tag', text: 'guest', title: 'Signed in as a guest, without an account' }));
+      if (m.bot) badges.push(h('span', { class: 'member-tag', text: 'bot', title: 'A bot or an incoming webhook' }));
       el.querySelector('.member-badges').replaceChildren(...badges);
       // The name is the visible text with the state in words: badges
       // such as "Mod" are read as they show.

@@ -255,7 +255,10 @@ const HANDLERS = {
     state.changed.key = conv.key;
     learnName(state, d.userId, d.username);
     if (!conv.members.has(d.userId)) conv.memberCount++;
-    conv.members.set(d.userId, { userId: d.userId, username: d.username, online: state.online.has(d.userId), role: 'member', muted: false });
+    conv.members.set(d.userId, {
+      userId: d.userId, username: d.username, online: state.online.has(d.userId), role: 'member', muted: false,
+      guest: !!d.guest, bot: !!d.bot,
+    });
     if (d.invitedBy) {
       learnName(state, d.invitedBy.userId, d.invitedBy.username);
       conv.addEvent(eventText('invited', { ...d, by: d.invitedBy }, state.me), false, { type: 'joined', userId: d.userId }, frame.now);
