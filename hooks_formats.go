@@ -172,9 +172,13 @@ func alertmanagerText(p hookPayload) string {
 // alertLines lists the alerts, one a line, firing ones first.
 func alertLines(p hookPayload) string {
 	alerts := slices.Clone(p.Alerts)
-	slices.SortStableFunc(alerts, func(a, b amAlert) int {
-		return strings.Compare(strings.ToLower(b.Status), strings.ToLower(a.Status)) // "resolved" < "firing"
-	})
+	resolved := func(a amAlert) int {
+		if strings.EqualFold(a.Status, "resolved") {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(alerts, func(a, b amAlert) int { return resolved(a) - resolved(b) })
 	var lines []string
 	for i, a := range alerts {
 		if i == maxAlertLines {
