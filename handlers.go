@@ -158,6 +158,8 @@ func frameTable(a *authHandlers, r *roomHandlers, m *messageHandlers, mod *moder
 		"hooks":          {fn: reach.hooks.handleHooks, auth: true},
 		"deleteHook":     {fn: reach.hooks.handleDeleteHook, auth: true},
 		"createBot":      {fn: reach.hooks.handleCreateBot, auth: true},
+		"people":         {fn: r.handlePeople, auth: true},
+		"createGroup":    {fn: r.handleCreateGroup, auth: true},
 		"auth":           {fn: a.handleAuth},
 		"logout":         {fn: a.handleLogout, auth: true},
 		"changePassword": {fn: a.handleChangePassword, auth: true},
