@@ -38,8 +38,8 @@ type authHandlers struct {
 	// open, invite or closed.
 	registration string
 	// vapidKey is the server's Web Push public key, told to clients;
-	// empty when push is off.
-	vapidKey string
+	// nil when push is off.
+	vapidKey func() string
 }
 
 // failedTokensPerIP is how many unknown or expired tokens and reset links
@@ -187,8 +187,8 @@ func (h *authHandlers) authenticated(s *session, v store.SignInView, roomIDs []s
 	a := authenticatedData{ClientID: s.conn.id, UserID: formatID(v.User.ID), Username: v.User.Name, Token: token,
 		ExpiresAt: formatTime(v.Expires), Created: created, IsAdmin: v.User.Admin, OnlineUsers: online, Rooms: infos,
 		Unread: unread, Directs: directs, MaxUploadBytes: h.maxUpload, Guest: v.User.Guest, Bot: v.User.Bot}
-	if !v.User.Guest && !v.User.Bot {
-		a.VAPIDPublicKey = h.vapidKey
+	if !v.User.Guest && !v.User.Bot && h.vapidKey != nil {
+		a.VAPIDPublicKey = h.vapidKey()
 	}
 	return a
 }

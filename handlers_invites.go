@@ -169,4 +169,5 @@ func (h *inviteHandlers) handleRevokeInvite(ctx context.Context, s *session, f F
 type reachHandlers struct {
 	invites *inviteHandlers
 	hooks   *hookHandlers
+	push    *pushHandlers
 }

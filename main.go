@@ -187,6 +187,7 @@ type server struct {
 	frames  *dispatcher
 	uploads *uploads
 	hooks   *hooks
+	push    *pusher // nil when push.enabled is off
 	guests  *guestReaper
 	static  fs.FS
 	proxies []*net.IPNet
@@ -266,13 +267,21 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	s.bus = newBus(storage.log, s.hub, s.metrics, logger, now)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	if cfg.Push.Enabled {
+		s.push = newPusher(cfg.Push, publicURL(cfg), st, s.bus, s.hub, logger, s.metrics, now)
+		s.bus.after = s.push.deliver
+	}
 
 	d := deps{store: st, bus: s.bus, hub: s.hub, now: now, log: logger, metrics: s.metrics}
 	links := linkBase{publicURL: cfg.Server.PublicURL, fallback: publicURL(cfg), tls: s.tls != nil}
+	authH := newAuthHandlers(d, cfg.Auth, cfg.Limits.SignInsPerMinute, hasher, links, maxUploadBytes(cfg.Uploads))
+	if s.push != nil {
+		authH.vapidKey = s.push.publicKey
+	}
 	s.frames = &dispatcher{hub: s.hub, limits: cfg.Limits, log: logger, metrics: s.metrics, ctx: ctx,
 		perUser: perSecondLimiter(cfg.Limits.MessagesPerSecond, cfg.Limits.Burst),
 		table: frameTable(
-			newAuthHandlers(d, cfg.Auth, cfg.Limits.SignInsPerMinute, hasher, links, maxUploadBytes(cfg.Uploads)),
+			authH,
 			&roomHandlers{deps: d, limits: cfg.Limits, onJoin: cfg.History.OnJoin,
 				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
 			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom,
@@ -281,19 +290,27 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 			&reachHandlers{
 				invites: &inviteHandlers{deps: d, links: links, ttl: cfg.Auth.InviteTTL},
 				hooks:   &hookHandlers{deps: d, links: links, enabled: cfg.Hooks.Enabled},
+				push:    &pushHandlers{deps: d, push: s.push},
 			})}
 	s.hooks = newHooks(st, s.bus, cfg.Limits, cfg.History.PerRoom, cfg.Auth.FailedLoginWindow, s.clientIP, logger, s.metrics)
 	s.guests = &guestReaper{store: st, bus: s.bus, hub: s.hub, now: now, log: logger.With("component", "guests")}
 	s.frames.closed = s.guests.closed
+	if s.push != nil {
+		s.frames.active = s.push.seen
+	}
 	s.uploads = newUploads(cfg.Uploads, st, s.bus, now, logger)
 	s.uploads.blobs = storage.blobs()
 	s.admin = &admin{store: st, bus: s.bus, hasher: hasher, publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return s, nil
 }
 
-// closeStore applies what is queued and closes the database.
+// closeStore applies what is queued, stops the pusher, and closes the
+// database.
 func (s *server) closeStore() {
 	s.bus.Close()
+	if s.push != nil {
+		s.push.Close()
+	}
 	s.storage.close(s.log)
 }
 
@@ -303,6 +320,19 @@ func (s *server) closeStore() {
 // redirect (with TLS), the admin socket, and the retention janitor;
 // onReady runs once all of them listen.
 func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) error {
+	// The pusher makes the server's Web Push keys with a command, so it
+	// starts here, where a test's hooks on the bus already see it.
+	if s.push != nil {
+		startCtx, stop := context.WithTimeout(context.Background(), handlerTimeout)
+		err := s.push.start(startCtx)
+		stop()
+		if err != nil {
+			ln.Close()
+			s.cancel()
+			s.closeStore()
+			return err
+		}
+	}
 	errLog := slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)
 	httpSrv := &http.Server{
 		Handler:           s.routes(),

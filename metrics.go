@@ -24,6 +24,7 @@ type metrics struct {
 	commitSeconds prometheus.Histogram
 	commitBatch   prometheus.Histogram
 	commitErrors  prometheus.Counter
+	pushes        *prometheus.CounterVec
 }
 
 // newMetrics makes the counters; watch adds the gauges that read a
@@ -54,11 +55,18 @@ func newMetrics() *metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_store_commit_errors_total", Help: "Commits that failed (disk full, I/O errors).",
 		}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_push_notifications_total",
+			Help: "Web Push notifications, by result: sent, gone (the subscription ended), failed, dropped (the queue was full).",
+		}, []string{"result"}),
+	}
+	for _, result := range []string{"sent", "gone", "failed", "dropped"} {
+		m.pushes.WithLabelValues(result)
 	}
 	for _, kind := range []string{"room", "direct"} {
 		m.messages.WithLabelValues(kind)
 	}
-	for _, limit := range []string{"messages", "frames", "login", "signup", "rooms", "user_messages", "searches", "sign_ins"} {
+	for _, limit := range []string{"messages", "frames", "login", "signup", "rooms", "user_messages", "searches", "sign_ins", "guests", "hooks"} {
 		m.rateLimited.WithLabelValues(limit)
 	}
 	version, commit, goVersion, _ := buildInfo()
@@ -68,7 +76,7 @@ func newMetrics() *metrics {
 	})
 	build.Set(1)
 	m.registry.MustRegister(
-		build, m.messages, m.deliveries, m.slowConsumers, m.rateLimited, m.commitSeconds, m.commitBatch, m.commitErrors,
+		build, m.messages, m.deliveries, m.slowConsumers, m.rateLimited, m.commitSeconds, m.commitBatch, m.commitErrors, m.pushes,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

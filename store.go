@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,6 +174,10 @@ type bus struct {
 	// tap, when set before the first command, sees every applied command
 	// (tests record a run with it).
 	tap func(store.Applied)
+	// after, when set before the first command, is handed every batch
+	// after the hub, with whether a command was proposed here (the
+	// pusher's side effects are this node's to do).
+	after func(b store.Batch, mine func(store.Envelope) bool)
 
 	done chan struct{} // closed when the pump has read the last batch
 }
@@ -196,6 +201,9 @@ func (b *bus) pump() {
 		if b.hub != nil {
 			b.hub.Deliver(batch)
 		}
+		if b.after != nil {
+			b.after(batch, b.mine)
+		}
 		for _, ap := range batch.Applied {
 			if b.tap != nil {
 				b.tap(ap)
@@ -210,6 +218,9 @@ func (b *bus) pump() {
 		}
 	}
 }
+
+// mine reports whether this bus proposed a command.
+func (b *bus) mine(env store.Envelope) bool { return strings.HasPrefix(env.ID, b.prefix) }
 
 // Send proposes a command without waiting for it; done gets its outcome
 // once it is applied (after its events were delivered), on the bus's

@@ -153,10 +153,21 @@ type PushTarget struct {
 }
 
 // PushTargets reads, in one transaction, what pushing a message of roomID
-// ("" for a direct message) to each of users takes, as of now.
+// ("" for a direct message) to each of users takes, as of now. With no
+// users, it reads every user who has a subscription (the members of
+// roomID among them are the ones who may hear of its message); the cost
+// grows with the people who turned notifications on, not the room.
 func (s *Store) PushTargets(roomID string, users []uint64, now time.Time) ([]PushTarget, error) {
 	var out []PushTarget
 	err := s.view(func(tx *bolt.Tx) error {
+		if users == nil {
+			_ = tx.Bucket(bucketPushSubs).ForEachBucket(func(k []byte) error {
+				if id := binary.BigEndian.Uint64(k); roomID == "" || isMemberTx(tx, roomID, id) {
+					users = append(users, id)
+				}
+				return nil
+			})
+		}
 		for _, id := range users {
 			u, err := getUser(tx, id)
 			if errors.Is(err, ErrNotFound) {
