@@ -275,7 +275,10 @@ func TestPush(t *testing.T) {
 	bob.send("setNotify", map[string]string{"roomId": "general", "level": "all"})
 	bob.await("notifyUpdated")
 	leave(t, ts, bob, bobA.UserID)
-	say := func(content string) { alice.send("chat", map[string]string{"roomId": "general", "content": content}); alice.awaitMessage(content) }
+	say := func(content string) {
+		alice.send("chat", map[string]string{"roomId": "general", "content": content})
+		alice.awaitMessage(content)
+	}
 
 	t.Run("offline: every message of a room set to all", func(t *testing.T) {
 		say("lunch at noon, " + strings.Repeat("very ", 40) + "long")
