@@ -65,6 +65,9 @@ Commands:
   compact          rewrite the database without its free space (server stopped)
   status           show whether a server runs, and the database's sizes
   user ...         add, passwd, rm, list, admin, reset, unban: manage accounts
+  invite           print an invite link (sign-up, landing in a room)
+  hook ...         add ROOM, rm ID, list: incoming webhooks
+  bot add NAME     make a bot account and print its API token
   healthcheck      exit 0 if the server on this machine is ready, 1 if not
   check            find damaged records in the database, even while it serves
   version          print the version and commit
@@ -92,6 +95,12 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return runStatus(ctx, args, environ, stdout, stderr)
 	case "user":
 		return runUser(ctx, args, environ, stdin, stdout, stderr)
+	case "invite":
+		return runInvite(ctx, args, environ, stdout, stderr)
+	case "hook":
+		return runHook(ctx, args, environ, stdout, stderr)
+	case "bot":
+		return runBot(ctx, args, environ, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args, environ, stdout, stderr)
 	case "check":
