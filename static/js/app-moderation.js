@@ -228,6 +228,7 @@ export const moderationMethods = {
       : 'You can join it again at any time.';
     showIn(m.roomStatus, '');
     showIn(m.roomError, '');
+    this.openReachSections(conv);
     this.shell.closeMembers();
     this.shell.closeDrawer();
     m.room.showModal();

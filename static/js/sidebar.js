@@ -31,7 +31,7 @@ export function renderRooms(ul, rooms, currentKey, open) {
     (c) => h('li', {},
       h('button', { type: 'button', class: 'nav-item', dataset: { room: c.id }, onclick: () => open(c.key) },
         h('span', { class: 'nav-icon', 'aria-hidden': 'true', text: '#' }),
-        h('span', { class: 'nav-label', text: c.name }),
+        h('span', { class: 'nav-label', text: c.group ? c.title : c.name }),
         h('span', { class: 'visually-hidden nav-private' }),
         h('span', { class: 'nav-mention', hidden: true }),
         // Red is for mentions; a room's unread count is quiet.
@@ -42,7 +42,8 @@ export function renderRooms(ul, rooms, currentKey, open) {
       btn.classList.toggle('has-unread', c.unread > 0);
       if (c.key === currentKey) btn.setAttribute('aria-current', 'page');
       else btn.removeAttribute('aria-current');
-      btn.querySelector('.nav-private').textContent = c.private ? ' (private)' : '';
+      btn.querySelector('.nav-private').textContent = c.group ? ' (group)' : c.private ? ' (private)' : '';
+      btn.querySelector('.nav-label').textContent = c.group ? c.title : c.name;
       const icon = btn.querySelector('.nav-icon');
       if (icon.dataset.private !== String(c.private)) {
         icon.dataset.private = String(c.private);
