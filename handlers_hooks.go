@@ -39,6 +39,9 @@ func (h *hookHandlers) info(k store.Hook) hookInfo {
 	return out
 }
 
+// maxHooksPerRoom bounds a room's webhooks: each is a bot account.
+const maxHooksPerRoom = 10
+
 // hookURL is a webhook's address.
 func hookURL(base, token string) string { return strings.TrimRight(base, "/") + "/hooks/" + token }
 
@@ -64,6 +67,8 @@ func hookError(err error, roomID, name string) error {
 		return errorf(codeLimitReached, "%s has as many members as it may", roomID)
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(codeNotFound, "No such webhook")
+	case errors.Is(err, store.ErrTooMany):
+		return errorf(codeLimitReached, "%s has %d webhooks, the most a room may have; revoke one first", roomID, maxHooksPerRoom)
 	}
 	return err
 }
@@ -89,7 +94,8 @@ func (h *hookHandlers) handleCreateHook(ctx context.Context, s *session, f Frame
 		return err
 	}
 	token, hash := auth.NewToken()
-	out, err := h.bus.Do(ctx, s.origin(), store.CreateHook{Hash: hash, RoomID: d.RoomID, ActorID: s.user.ID, BotName: d.Name})
+	out, err := h.bus.Do(ctx, s.origin(), store.CreateHook{Hash: hash, RoomID: d.RoomID, ActorID: s.user.ID, BotName: d.Name,
+		MaxHooks: maxHooksPerRoom})
 	if err := hookError(err, d.RoomID, d.Name); err != nil {
 		return err
 	}

@@ -29,6 +29,10 @@ const maxInviteTTL = 90 * 24 * time.Hour
 // maxInviteUses bounds how many people one link may sign up.
 const maxInviteUses = 1000
 
+// maxInviteLinks bounds the links one person may have at once: each is a
+// record kept until it expires.
+const maxInviteLinks = 50
+
 type createInviteData struct {
 	RoomID       string  `json:"roomId"`
 	MaxUses      int     `json:"maxUses"`
@@ -63,7 +67,8 @@ func newInvite(now time.Time, actor uint64, roomID string, uses int, ttl time.Du
 		return store.CreateInviteLink{}, "", errorf(codeBadRequest, "An invite link lasts between a minute and %d days", int(maxInviteTTL.Hours()/24))
 	}
 	token, hash := auth.NewToken()
-	return store.CreateInviteLink{Hash: hash, ActorID: actor, RoomID: roomID, ExpiresAt: now.Add(ttl), MaxUses: uses}, token, nil
+	return store.CreateInviteLink{Hash: hash, ActorID: actor, RoomID: roomID, ExpiresAt: now.Add(ttl), MaxUses: uses,
+		MaxLinks: maxInviteLinks}, token, nil
 }
 
 // inviteURL is where an invite link points: the page, which shows
@@ -108,6 +113,8 @@ func inviteError(err error, roomID string) error {
 		return errorf(codeForbidden, "Only the room's owner and admins can make invite links")
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(codeNotFound, "No such invite link")
+	case errors.Is(err, store.ErrTooMany):
+		return errorf(codeLimitReached, "You have %d invite links that still work; revoke some first", maxInviteLinks)
 	}
 	return err
 }

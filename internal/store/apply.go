@@ -148,7 +148,7 @@ func isRefusal(err error) bool {
 	for _, r := range []error{ErrNotFound, ErrUsernameTaken, ErrSuspended, ErrTooManyRooms, ErrTooManyInvites, ErrCreateNotAllowed,
 		ErrBanned, ErrPrivateRoom, ErrNotAllowed, ErrNotMember, ErrTargetNotMember, ErrAlreadyMember, ErrNotBanned,
 		ErrRoomNotFound, ErrParentNotFound, ErrFileNotFound, ErrQuotaExceeded, ErrTooManyReactions, errBadCommand,
-		ErrGuestNameInUse, ErrInviteRequired, ErrInviteInvalid, ErrRoomFull} {
+		ErrGuestNameInUse, ErrInviteRequired, ErrInviteInvalid, ErrRoomFull, ErrTooMany} {
 		if errors.Is(err, r) {
 			return true
 		}

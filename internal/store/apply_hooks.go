@@ -114,6 +114,12 @@ func (a *applier) createHook(c CreateHook) (Outcome, error) {
 	if err := a.nameFree(c.BotName); err != nil {
 		return Outcome{}, err
 	}
+	if c.MaxHooks > 0 && countRecords(a.tx.Bucket(bucketHooks), func(v []byte) bool {
+		var h hookRecord
+		return json.Unmarshal(v, &h) == nil && h.RoomID == c.RoomID
+	}) >= c.MaxHooks {
+		return Outcome{}, ErrTooMany
+	}
 	if rec.full() {
 		return Outcome{}, ErrRoomFull
 	}

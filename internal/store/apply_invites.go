@@ -68,6 +68,12 @@ func (a *applier) createInviteLink(c CreateInviteLink) (Outcome, error) {
 	if _, err := a.mayInvite(c.ActorID, c.RoomID); err != nil {
 		return Outcome{}, err
 	}
+	if c.MaxLinks > 0 && c.ActorID != 0 && countRecords(a.tx.Bucket(bucketInvites), func(v []byte) bool {
+		var rec inviteRecord
+		return json.Unmarshal(v, &rec) == nil && rec.CreatedBy == c.ActorID && a.now.Before(rec.ExpiresAt)
+	}) >= c.MaxLinks {
+		return Outcome{}, ErrTooMany
+	}
 	rec := inviteRecord{CreatedBy: c.ActorID, CreatedAt: a.now, ExpiresAt: c.ExpiresAt.UTC(), MaxUses: c.MaxUses, RoomID: c.RoomID}
 	if err := putJSON(a.tx.Bucket(bucketInvites), c.Hash, rec); err != nil {
 		return Outcome{}, err
@@ -186,3 +192,15 @@ func (a *applier) expireInvites() (int, error) {
 
 // full reports whether a room with a member cap has reached it.
 func (r *roomRecord) full() bool { return r.MaxMembers > 0 && r.MemberCount >= r.MaxMembers }
+
+// countRecords counts the values of b that match.
+func countRecords(b *bolt.Bucket, match func(v []byte) bool) int {
+	n := 0
+	_ = b.ForEach(func(_, v []byte) error {
+		if match(v) {
+			n++
+		}
+		return nil
+	})
+	return n
+}

@@ -44,7 +44,7 @@ func (a *applier) setVAPIDKeys(c SetVAPIDKeys) (Outcome, error) {
 	if meta.Get(keyVAPID) != nil {
 		return Outcome{}, nil // the first pair stays: subscriptions are bound to it
 	}
-	if err := putJSON(meta, keyVAPID, vapidRecord{Public: c.Public, Private: c.Private}); err != nil {
+	if err := putJSON(meta, keyVAPID, vapidRecord(c)); err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{Count: 1}, nil

@@ -271,6 +271,7 @@ type CreateInviteLink struct {
 	RoomID    string    `json:"roomId,omitempty"` // where a new account lands
 	ExpiresAt time.Time `json:"expiresAt"`
 	MaxUses   int       `json:"maxUses,omitempty"`
+	MaxLinks  int       `json:"maxLinks,omitempty"` // links one creator may have at once; 0: no limit
 }
 
 // RevokeInviteLink deletes an invite link, named by its ID (InviteLink.ID):
@@ -293,10 +294,11 @@ type CreateBot struct {
 // URL's secret is stored by its hash. Room owners and admins only
 // (ActorID 0 is the operator).
 type CreateHook struct {
-	Hash    []byte `json:"hash"`
-	RoomID  string `json:"roomId"`
-	ActorID uint64 `json:"actorId,omitempty"`
-	BotName string `json:"botName"`
+	Hash     []byte `json:"hash"`
+	RoomID   string `json:"roomId"`
+	ActorID  uint64 `json:"actorId,omitempty"`
+	BotName  string `json:"botName"`
+	MaxHooks int    `json:"maxHooks,omitempty"` // webhooks one room may have; 0: no limit
 }
 
 // DeleteHook revokes a webhook, named by its ID: its bot leaves the room

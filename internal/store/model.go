@@ -250,6 +250,7 @@ var (
 	ErrInviteRequired   = errors.New("registration needs an invite link")
 	ErrInviteInvalid    = errors.New("invite link is unknown, used up or expired")
 	ErrRoomFull         = errors.New("the conversation has as many members as it may")
+	ErrTooMany          = errors.New("as many of these as allowed exist already")
 )
 
 // MutedError refuses a message from a member muted in its room: until the
