@@ -120,7 +120,7 @@ func openAdmin(ctx context.Context, cfg Config, stderr io.Writer, mustExist bool
 		}
 	}
 	// The same write path as the server's, without connections to tell.
-	b := newBus(store.NewLog(st, logger), nil, nil, logger, time.Now)
+	b := newBus(store.NewLog(st, logger), nil, nil, logger, time.Now, nil)
 	a := &admin{store: st, bus: b, hasher: auth.NewHasher(auth.DefaultArgon2(), 1), publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return a, "directly (no server running)", func() {
 		b.Close()

@@ -273,13 +273,17 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	if storage.node != nil {
 		s.metrics.watchCluster(storage.node, storage.clog)
 	}
-	s.bus = newBus(storage.log, s.hub, s.metrics, logger, now)
+	var after func(store.Batch, func(store.Envelope) bool)
+	if cfg.Push.Enabled {
+		s.push = newPusher(cfg.Push, publicURL(cfg), st, s.hub, logger, s.metrics, now)
+		after = s.push.deliver
+	}
+	s.bus = newBus(storage.log, s.hub, s.metrics, logger, now, after)
+	if s.push != nil {
+		s.push.bus = s.bus // before start, which proposes with it
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	if cfg.Push.Enabled {
-		s.push = newPusher(cfg.Push, publicURL(cfg), st, s.bus, s.hub, logger, s.metrics, now)
-		s.bus.after = s.push.deliver
-	}
 
 	d := deps{store: st, bus: s.bus, hub: s.hub, now: now, log: logger, metrics: s.metrics}
 	links := linkBase{publicURL: cfg.Server.PublicURL, fallback: publicURL(cfg), tls: s.tls != nil}

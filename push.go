@@ -87,8 +87,9 @@ type pushPayload struct {
 	Tag        string `json:"tag"` // one notification per conversation on the device
 }
 
-// newPusher makes the pusher; start it once the bus hands it batches.
-func newPusher(cfg PushConfig, publicURL string, st *store.Store, b *bus, hub *Hub, logger *slog.Logger, m *metrics,
+// newPusher makes the pusher; give it the bus, which hands it batches,
+// then start it.
+func newPusher(cfg PushConfig, publicURL string, st *store.Store, hub *Hub, logger *slog.Logger, m *metrics,
 	now func() time.Time) *pusher {
 	subject := cfg.Subject
 	if subject == "" {
@@ -97,7 +98,7 @@ func newPusher(cfg PushConfig, publicURL string, st *store.Store, b *bus, hub *H
 			subject = publicURL
 		}
 	}
-	p := &pusher{store: st, bus: b, hub: hub, cfg: cfg, subject: strings.TrimPrefix(subject, "mailto:"),
+	p := &pusher{store: st, hub: hub, cfg: cfg, subject: strings.TrimPrefix(subject, "mailto:"),
 		log: logger.With("component", "push"), metrics: m, now: now, queue: make(chan store.Message, pushQueue),
 		active: map[uint64]time.Time{}, client: pushClient(false)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())

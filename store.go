@@ -174,18 +174,20 @@ type bus struct {
 	// tap, when set before the first command, sees every applied command
 	// (tests record a run with it).
 	tap func(store.Applied)
-	// after, when set before the first command, is handed every batch
-	// after the hub, with whether a command was proposed here (the
-	// pusher's side effects are this node's to do).
+	// after, when not nil, is handed every batch after the hub, with
+	// whether a command was proposed here (the pusher's side effects are
+	// this node's to do). Set by newBus: a cluster node's log may deliver
+	// batches from the start.
 	after func(b store.Batch, mine func(store.Envelope) bool)
 
 	done chan struct{} // closed when the pump has read the last batch
 }
 
-func newBus(log commandLog, hub *Hub, m *metrics, logger *slog.Logger, now func() time.Time) *bus {
+func newBus(log commandLog, hub *Hub, m *metrics, logger *slog.Logger, now func() time.Time,
+	after func(store.Batch, func(store.Envelope) bool)) *bus {
 	nonce := make([]byte, 6)
 	rand.Read(nonce)
-	b := &bus{log: log, hub: hub, metrics: m, logger: logger.With("component", "bus"), now: now,
+	b := &bus{log: log, hub: hub, metrics: m, logger: logger.With("component", "bus"), now: now, after: after,
 		prefix: hex.EncodeToString(nonce) + "-", waiting: map[string]func(store.Applied){}, done: make(chan struct{})}
 	go b.pump()
 	return b

@@ -27,16 +27,11 @@ self.addEventListener('fetch', (event) => {
   const req = event.request;
   if (req.method !== 'GET') return;
   const url = new URL(req.url);
-  if (req.mode === 'navigate' && url.origin === self.location.origin && url.pathname === '/') {
-    // The page from the network when there is one (it names the current
-    // version), else the cached shell, which says it is offline.
-    event.respondWith(fetch(req).then((res) => {
-      if (res.ok) {
-        const copy = res.clone();
-        caches.open(CACHE).then((c) => c.put('/', copy));
-      }
-      return res;
-    }).catch(() => caches.match('/')));
+  if (req.mode === 'navigate' && url.origin === self.location.origin && url.pathname === '/' && !self.navigator.onLine) {
+    // Offline: the cached shell, which says it is waiting for the
+    // network. Online, the browser loads the page itself (a revalidation
+    // of a few hundred bytes).
+    event.respondWith(caches.match('/').then((hit) => hit || fetch(req)));
     return;
   }
   if (isShell(url)) {
