@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -139,6 +140,8 @@ func clusterConfig(cfg Config) cluster.Config {
 			"history.max_age":          cfg.History.MaxAge.String(),
 			"limits.rooms_per_user":    strconv.Itoa(cfg.Limits.RoomsPerUser),
 			"limits.message_chars":     strconv.Itoa(cfg.Limits.MessageChars),
+			"limits.group_members":     strconv.Itoa(cfg.Limits.GroupMembers),
+			"auth.registration":        cmp.Or(cfg.Auth.Registration, "default"),
 			"uploads.user_quota_bytes": strconv.FormatInt(cfg.Uploads.UserQuotaBytes, 10),
 			"uploads.total_bytes":      strconv.FormatInt(cfg.Uploads.TotalBytes, 10),
 		}}
