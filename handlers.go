@@ -192,6 +192,14 @@ func frameTable(a *authHandlers, r *roomHandlers, m *messageHandlers, mod *moder
 	}
 }
 
+// reachHandlers are the frames of issue 15's features, in groups that
+// each get only what they use.
+type reachHandlers struct {
+	invites *inviteHandlers
+	hooks   *hookHandlers
+	push    *pushHandlers
+}
+
 // deps is what every group of frame handlers uses: reads from the store,
 // the bus for changes, the hub for presence and the connection's own
 // answers, a clock and a logger.

@@ -170,11 +170,3 @@ func (h *inviteHandlers) handleRevokeInvite(ctx context.Context, s *session, f F
 	}{out.Invite.ID}))
 	return nil
 }
-
-// reachHandlers are the frames of issue 15's features, in groups that
-// each get only what they use.
-type reachHandlers struct {
-	invites *inviteHandlers
-	hooks   *hookHandlers
-	push    *pushHandlers
-}

@@ -661,7 +661,7 @@ export class App {
   maybeNotify(conv, m) {
     if (m.senderId === this.me.userId || (this.isVisible(conv) && document.hasFocus())) return;
     if (conv.isRoom && !this.mentionsMe(m)) return;
-    const title = conv.isRoom ? `${m.senderName} in #${conv.name}` : m.senderName;
+    const title = conv.isRoom ? `${m.senderName} in ${conv.title}` : m.senderName;
     const body = m.content || (m.files?.length ? `Sent ${m.files.length === 1 ? m.files[0].name : `${m.files.length} files`}` : '');
     notify(title, body, conv.key, () => this.open(conv.key));
   }
