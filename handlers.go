@@ -333,11 +333,14 @@ func (d *dispatcher) dispatch(s *session, msg []byte) {
 			return
 		}
 	}
-	if d.active != nil && s.user != nil {
-		d.active(s.user.ID)
-	}
 	ctx, cancel := context.WithTimeout(d.ctx, handlerTimeout)
 	defer cancel()
+	defer func() {
+		// Signed in by now (auth included): the user is here.
+		if d.active != nil && s.user != nil {
+			d.active(s.user.ID)
+		}
+	}()
 	if err := h.fn(ctx, s, f); err != nil {
 		var pe *protoError
 		if !errors.As(err, &pe) && !isStoreDown(err) {
