@@ -36,6 +36,11 @@ type adminAPI interface {
 	Unban(ctx context.Context, name string) (bool, error)
 	Status(ctx context.Context) (statusReport, error)
 	Check(ctx context.Context) ([]store.Problem, error)
+	CreateInvite(ctx context.Context, roomID string, uses int, ttl time.Duration) (madeSecret, error)
+	CreateHook(ctx context.Context, roomID, name string) (madeSecret, error)
+	DeleteHook(ctx context.Context, id string) error
+	Hooks(ctx context.Context) ([]store.Hook, error)
+	CreateBot(ctx context.Context, name string) (madeSecret, error)
 }
 
 // adminError is a refusal worth showing as it is (no such user, a bad
@@ -292,6 +297,7 @@ func adminRoutes(a adminAPI, log *slog.Logger) http.Handler {
 		url, expires, err := a.ResetLink(r.Context(), r.PathValue("name"))
 		writeAdmin(w, log, resetLinkReply{URL: url, ExpiresAt: expires}, err)
 	})
+	adminReachRoutes(mux, a, log)
 	return mux
 }
 

@@ -144,8 +144,9 @@ func TestBrowser_Accessibility(t *testing.T) {
 				for _, d := range []struct{ open, dialog string }{
 					{"#room-settings", "#room-dialog"},
 					{"#change-password", "#password-dialog"},
+					{"#new-message", "#people-dialog"},
 				} {
-					if v.phone && d.open == "#change-password" {
+					if v.phone && (d.open == "#change-password" || d.open == "#new-message") {
 						p.click("#sidebar-open")
 					}
 					p.click(d.open)

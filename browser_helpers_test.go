@@ -49,6 +49,12 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	return newBrowserWith(t)
+}
+
+// newBrowserWith starts Chromium with extra command-line options.
+func newBrowserWith(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
 	requireChromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
@@ -62,6 +68,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-quic", true),
 		chromedp.WindowSize(1280, 800),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	// The browser lives as long as ctx; start it without a deadline.

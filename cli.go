@@ -126,7 +126,7 @@ func openAdmin(ctx context.Context, cfg Config, stderr io.Writer, mustExist bool
 		log = refusingLog{fmt.Errorf("database %s is a cluster node's copy: changes go through the cluster's log, "+
 			"so run this while its node runs (parley reaches it through its admin socket), or on another node", cfg.DB.Path)}
 	}
-	b := newBus(log, nil, nil, logger, time.Now)
+	b := newBus(log, nil, nil, logger, time.Now, nil)
 	a := &admin{store: st, bus: b, hasher: auth.NewHasher(auth.DefaultArgon2(), 1), publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return a, "directly (no server running)", func() {
 		b.Close()

@@ -33,6 +33,8 @@ type Config struct {
 	Metrics  MetricsConfig  `koanf:"metrics"`
 	Log      LogConfig      `koanf:"log"`
 	Cluster  ClusterConfig  `koanf:"cluster"`
+	Hooks    HooksConfig    `koanf:"hooks"`
+	Push     PushConfig     `koanf:"push"`
 }
 
 type ServerConfig struct {
@@ -65,6 +67,37 @@ type AuthConfig struct {
 	FailedLoginWindow        time.Duration `koanf:"failed_login_window"`
 	SignupsPerIPPerHour      int           `koanf:"signups_per_ip_per_hour"`
 	ResetTTL                 time.Duration `koanf:"reset_ttl"`
+	// InviteTTL is how long an invite link lasts unless its creator says.
+	InviteTTL time.Duration `koanf:"invite_ttl"`
+	// Guests lets auth {username} without a password sign in a guest.
+	Guests             bool `koanf:"guests"`
+	GuestsPerIPPerHour int  `koanf:"guests_per_ip_per_hour"`
+}
+
+// registration is auth.registration as it applies to a database: the
+// setting, or when it is empty the database's own default (invite for a
+// new database, open for one created before invite links existed).
+func (a AuthConfig) registration(dbDefault string) string {
+	if a.Registration != "" {
+		return a.Registration
+	}
+	return dbDefault
+}
+
+// HooksConfig is incoming webhooks (POST /hooks/TOKEN).
+type HooksConfig struct {
+	Enabled bool `koanf:"enabled"`
+}
+
+// PushConfig is Web Push to people who are away.
+type PushConfig struct {
+	Enabled bool `koanf:"enabled"`
+	// Preview sends who wrote, where, and the start of the text; without
+	// it a notification says only "New message".
+	Preview bool `koanf:"preview"`
+	// Subject is the contact push services see (mailto: or https: URL).
+	Subject   string        `koanf:"subject"`
+	IdleAfter time.Duration `koanf:"idle_after"`
 }
 
 type HistoryConfig struct {
@@ -86,6 +119,7 @@ type LimitsConfig struct {
 	InvitesFromOneUser  int     `koanf:"invites_from_one_user"`
 	SearchesPerMinute   int     `koanf:"searches_per_minute"`
 	SignInsPerMinute    int     `koanf:"sign_ins_per_minute"`
+	GroupMembers        int     `koanf:"group_members"`
 }
 
 type PresenceConfig struct {
@@ -168,7 +202,7 @@ func defaultConfig() Config {
 		},
 		DB: DBConfig{Path: "parley.db", LockTimeout: time.Second},
 		Auth: AuthConfig{
-			Registration:             "open",
+			Registration:             "",
 			SessionTTL:               30 * 24 * time.Hour,
 			FailedLoginsPerIP:        20,
 			FailedLoginsPerUser:      100,
@@ -176,6 +210,9 @@ func defaultConfig() Config {
 			FailedLoginWindow:        15 * time.Minute,
 			SignupsPerIPPerHour:      10,
 			ResetTTL:                 24 * time.Hour,
+			InviteTTL:                7 * 24 * time.Hour,
+			Guests:                   false,
+			GuestsPerIPPerHour:       60,
 		},
 		History: HistoryConfig{PerRoom: 100, MaxAge: 0, OnJoin: 50},
 		Limits: LimitsConfig{
@@ -191,6 +228,7 @@ func defaultConfig() Config {
 			InvitesFromOneUser:  5,
 			SearchesPerMinute:   10,
 			SignInsPerMinute:    30,
+			GroupMembers:        8,
 		},
 		Presence: PresenceConfig{BroadcastLimit: 250, AnnounceInterval: 15 * time.Second},
 		Uploads: UploadsConfig{Enabled: true, MaxBytes: 10 << 20, UserQuotaBytes: 200 << 20, TotalBytes: 2 << 30,
@@ -203,6 +241,8 @@ func defaultConfig() Config {
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Cluster: ClusterConfig{Replicas: 3, NATS: NATSConfig{Monitor: []string{},
 			Embedded: EmbeddedNATSConfig{Listen: "127.0.0.1:4222", ClusterListen: "127.0.0.1:6222", Routes: []string{}}}},
+		Hooks: HooksConfig{Enabled: true},
+		Push:  PushConfig{Enabled: true, Preview: true, IdleAfter: 2 * time.Minute},
 	}
 }
 
@@ -376,8 +416,8 @@ func (c Config) validate() error {
 		return bad("db.path", `""`, "must name a file")
 	case c.DB.LockTimeout <= 0:
 		return bad("db.lock_timeout", c.DB.LockTimeout, "must be positive")
-	case c.Auth.Registration != "open" && c.Auth.Registration != "closed":
-		return bad("auth.registration", c.Auth.Registration, "must be open or closed")
+	case c.Auth.Registration != "" && c.Auth.Registration != "open" && c.Auth.Registration != "invite" && c.Auth.Registration != "closed":
+		return bad("auth.registration", c.Auth.Registration, "must be open, invite or closed (or empty for the database's default)")
 	case c.Auth.SessionTTL < time.Minute:
 		return bad("auth.session_ttl", c.Auth.SessionTTL, "must be at least 1m")
 	case c.Auth.FailedLoginsPerIP < 0:
@@ -429,6 +469,16 @@ func (c Config) validate() error {
 	switch {
 	case c.Auth.ResetTTL < time.Minute:
 		return bad("auth.reset_ttl", c.Auth.ResetTTL, "must be at least 1m")
+	case c.Auth.InviteTTL < time.Minute:
+		return bad("auth.invite_ttl", c.Auth.InviteTTL, "must be at least 1m")
+	case c.Auth.GuestsPerIPPerHour < 0:
+		return bad("auth.guests_per_ip_per_hour", c.Auth.GuestsPerIPPerHour, "must be 0 (no limit) or more")
+	case c.Limits.GroupMembers < 2 || c.Limits.GroupMembers > 100:
+		return bad("limits.group_members", c.Limits.GroupMembers, "must be between 2 and 100")
+	case c.Push.IdleAfter < 0:
+		return bad("push.idle_after", c.Push.IdleAfter, "must be 0 (only when no connection is open) or more")
+	case c.Push.Subject != "" && !strings.HasPrefix(c.Push.Subject, "mailto:") && !strings.HasPrefix(c.Push.Subject, "https://"):
+		return bad("push.subject", c.Push.Subject, "must be a mailto: address or an https:// URL")
 	case c.History.MaxAge < 0:
 		return bad("history.max_age", c.History.MaxAge, "must be 0 (keep everything) or more")
 	case c.History.MaxAge > 0 && c.History.MaxAge < time.Minute:

@@ -88,7 +88,8 @@ func TestCrash_KillLosesNoAcknowledgedMessage(t *testing.T) {
 		t.Skip("builds and kills the binary; skipped with -short")
 	}
 	db := filepath.Join(t.TempDir(), "crash.db")
-	env := []string{"PARLEY_HISTORY_PER_ROOM=0", "PARLEY_LIMITS_MESSAGES_PER_SECOND=0", "PARLEY_AUTH_SIGNUPS_PER_IP_PER_HOUR=0"}
+	env := []string{"PARLEY_HISTORY_PER_ROOM=0", "PARLEY_LIMITS_MESSAGES_PER_SECOND=0", "PARLEY_AUTH_SIGNUPS_PER_IP_PER_HOUR=0",
+		"PARLEY_AUTH_REGISTRATION=open"}
 	const clients = 4
 	acked := make([]map[string]uint64, clients) // per client: clientMsgId -> seq
 	for i := range acked {

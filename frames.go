@@ -15,7 +15,7 @@ import (
 func toMessageFrame(m store.Message) messageFrame {
 	mf := messageFrame{ID: formatMessageID(m.Seq), Seq: m.Seq, RoomID: m.RoomID, SenderID: formatID(m.SenderID),
 		SenderName: m.SenderName, Content: m.Content, Timestamp: formatTime(m.Time), ClientMsgID: m.ClientMsgID,
-		ReplyCount: m.ReplyCount, Deleted: m.Deleted}
+		ReplyCount: m.ReplyCount, Deleted: m.Deleted, Bot: m.Bot, BotLabel: m.Label}
 	if m.IsDirect() {
 		mf.TargetUserID = formatID(m.TargetID)
 		mf.TargetUsername = m.TargetName
@@ -64,7 +64,7 @@ func messageRefOf(m store.Message) messageRef {
 
 func toRoomInfo(r store.Room, online int) roomInfo {
 	info := roomInfo{RoomID: r.ID, MemberCount: r.MemberCount, OnlineCount: online, CreatedAt: formatTime(r.CreatedAt),
-		Topic: r.Topic, Private: r.Private}
+		Topic: r.Topic, Private: r.Private, Group: r.Group}
 	if !r.LastMessageAt.IsZero() {
 		info.LastMessageAt = formatTime(r.LastMessageAt)
 	}

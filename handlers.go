@@ -27,6 +27,9 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /ws", s.handleWebSocket)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.cfg.Hooks.Enabled {
+		mux.HandleFunc("POST /hooks/{token}", s.hooks.handlePost)
+	}
 	if s.cfg.Uploads.Enabled {
 		mux.HandleFunc("POST /upload", s.uploads.handleUpload)
 		mux.HandleFunc("GET /files/{id}/{name}", s.uploads.handleFile)
@@ -149,35 +152,55 @@ type handler struct {
 }
 
 // frameTable lists every frame type a client may send, with its handler.
-func frameTable(a *authHandlers, r *roomHandlers, m *messageHandlers, mod *moderationHandlers) map[string]handler {
+func frameTable(a *authHandlers, r *roomHandlers, m *messageHandlers, mod *moderationHandlers, reach *reachHandlers) map[string]handler {
 	return map[string]handler{
-		"auth":           {fn: a.handleAuth},
-		"logout":         {fn: a.handleLogout, auth: true},
-		"changePassword": {fn: a.handleChangePassword, auth: true},
-		"resetLink":      {fn: a.handleResetLink, auth: true},
-		"resetPassword":  {fn: a.handleResetPassword},
-		"join":           {fn: r.handleJoin, auth: true},
-		"leave":          {fn: r.handleLeave, auth: true},
-		"rooms":          {fn: r.handleRooms, auth: true},
-		"invite":         {fn: r.handleInvite, auth: true},
-		"chat":           {fn: m.handleChat, auth: true, message: true, stored: true},
-		"private":        {fn: m.handlePrivate, auth: true, message: true, stored: true},
-		"typing":         {fn: m.handleTyping, auth: true, message: true},
-		"history":        {fn: m.handleHistory, auth: true},
-		"read":           {fn: m.handleRead, auth: true},
-		"edit":           {fn: m.handleEdit, auth: true, message: true, stored: true},
-		"delete":         {fn: m.handleDelete, auth: true},
-		"react":          {fn: m.handleReact, auth: true, message: true, stored: true},
-		"thread":         {fn: m.handleThread, auth: true},
-		"search":         {fn: m.handleSearch, auth: true},
-		"kick":           {fn: mod.handleKick, auth: true},
-		"ban":            {fn: mod.handleBan, auth: true},
-		"unban":          {fn: mod.handleUnban, auth: true},
-		"mute":           {fn: mod.handleMute, auth: true},
-		"unmute":         {fn: mod.handleUnmute, auth: true},
-		"setRole":        {fn: mod.handleSetRole, auth: true},
-		"setTopic":       {fn: mod.handleSetTopic, auth: true},
+		"createInvite":    {fn: reach.invites.handleCreateInvite, auth: true},
+		"invites":         {fn: reach.invites.handleInvites, auth: true},
+		"revokeInvite":    {fn: reach.invites.handleRevokeInvite, auth: true},
+		"createHook":      {fn: reach.hooks.handleCreateHook, auth: true},
+		"hooks":           {fn: reach.hooks.handleHooks, auth: true},
+		"deleteHook":      {fn: reach.hooks.handleDeleteHook, auth: true},
+		"createBot":       {fn: reach.hooks.handleCreateBot, auth: true},
+		"people":          {fn: r.handlePeople, auth: true},
+		"createGroup":     {fn: r.handleCreateGroup, auth: true},
+		"pushSubscribe":   {fn: reach.push.handlePushSubscribe, auth: true},
+		"pushUnsubscribe": {fn: reach.push.handlePushUnsubscribe, auth: true},
+		"setNotify":       {fn: reach.push.handleSetNotify, auth: true},
+		"auth":            {fn: a.handleAuth},
+		"logout":          {fn: a.handleLogout, auth: true},
+		"changePassword":  {fn: a.handleChangePassword, auth: true},
+		"resetLink":       {fn: a.handleResetLink, auth: true},
+		"resetPassword":   {fn: a.handleResetPassword},
+		"join":            {fn: r.handleJoin, auth: true},
+		"leave":           {fn: r.handleLeave, auth: true},
+		"rooms":           {fn: r.handleRooms, auth: true},
+		"invite":          {fn: r.handleInvite, auth: true},
+		"chat":            {fn: m.handleChat, auth: true, message: true, stored: true},
+		"private":         {fn: m.handlePrivate, auth: true, message: true, stored: true},
+		"typing":          {fn: m.handleTyping, auth: true, message: true},
+		"history":         {fn: m.handleHistory, auth: true},
+		"read":            {fn: m.handleRead, auth: true},
+		"edit":            {fn: m.handleEdit, auth: true, message: true, stored: true},
+		"delete":          {fn: m.handleDelete, auth: true},
+		"react":           {fn: m.handleReact, auth: true, message: true, stored: true},
+		"thread":          {fn: m.handleThread, auth: true},
+		"search":          {fn: m.handleSearch, auth: true},
+		"kick":            {fn: mod.handleKick, auth: true},
+		"ban":             {fn: mod.handleBan, auth: true},
+		"unban":           {fn: mod.handleUnban, auth: true},
+		"mute":            {fn: mod.handleMute, auth: true},
+		"unmute":          {fn: mod.handleUnmute, auth: true},
+		"setRole":         {fn: mod.handleSetRole, auth: true},
+		"setTopic":        {fn: mod.handleSetTopic, auth: true},
 	}
+}
+
+// reachHandlers are the frames of issue 15's features, in groups that
+// each get only what they use.
+type reachHandlers struct {
+	invites *inviteHandlers
+	hooks   *hookHandlers
+	push    *pushHandlers
 }
 
 // deps is what every group of frame handlers uses: reads from the store,
@@ -194,8 +217,10 @@ type deps struct {
 
 // account is the signed-in user of a session.
 type account struct {
-	ID   uint64
-	Name string
+	ID    uint64
+	Name  string
+	Guest bool // signed in with a name alone; ended when its last connection closes
+	Bot   bool
 }
 
 // session is one connection's state on the handlers' side. The
@@ -231,7 +256,11 @@ func (s *session) Frame(msg []byte) { s.d.dispatch(s, msg) }
 func (s *session) Binary([]byte) { s.d.refuseBinary(s) }
 
 // Closed is called once the connection has closed.
-func (s *session) Closed() {}
+func (s *session) Closed() {
+	if s.d.closed != nil && s.user != nil {
+		s.d.closed(s)
+	}
+}
 
 // dispatcher runs frames through the table.
 type dispatcher struct {
@@ -245,6 +274,12 @@ type dispatcher struct {
 	log     *slog.Logger
 	metrics *metrics
 	ctx     context.Context // cancelled when the server has stopped
+	// closed, when set, is told of each signed-in connection that closed
+	// (guests end with their last one).
+	closed func(*session)
+	// active, when set, is told of each frame a signed-in user sends
+	// (push: who is away).
+	active func(userID uint64)
 }
 
 // open makes the session of a new connection.
@@ -301,6 +336,12 @@ func (d *dispatcher) dispatch(s *session, msg []byte) {
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, handlerTimeout)
 	defer cancel()
+	defer func() {
+		// Signed in by now (auth included): the user is here.
+		if d.active != nil && s.user != nil {
+			d.active(s.user.ID)
+		}
+	}()
 	if err := h.fn(ctx, s, f); err != nil {
 		var pe *protoError
 		if !errors.As(err, &pe) && !isStoreDown(err) {

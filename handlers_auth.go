@@ -31,8 +31,15 @@ type authHandlers struct {
 	badTokensByIP  *auth.Limiter // failed token resumes and reset links per client address
 	signupsByIP    *auth.Limiter // new accounts per client address
 	signIns        *auth.Limiter // sign-ins (password or token) per user id
+	guestsByIP     *auth.Limiter // guest sign-ins per client address
 	links          linkBase
 	maxUpload      int64 // uploads.max_bytes, told to clients; 0 when uploads are off
+	// registration is auth.registration as it applies to this database:
+	// open, invite or closed.
+	registration string
+	// vapidKey is the server's Web Push public key, told to clients;
+	// nil when push is off.
+	vapidKey func() string
 }
 
 // failedTokensPerIP is how many unknown or expired tokens and reset links
@@ -42,6 +49,8 @@ const failedTokensPerIP = 100
 
 func newAuthHandlers(d deps, cfg AuthConfig, signInsPerMinute int, hasher *auth.Hasher, links linkBase, maxUpload int64) *authHandlers {
 	return &authHandlers{deps: d, cfg: cfg, hasher: hasher, links: links, maxUpload: maxUpload,
+		registration:   cfg.registration(d.store.RegistrationDefault()),
+		guestsByIP:     auth.NewLimiter(cfg.GuestsPerIPPerHour, time.Hour),
 		failedByIP:     auth.NewLimiter(cfg.FailedLoginsPerIP, cfg.FailedLoginWindow),
 		failedByUserIP: auth.NewLimiter(cfg.FailedLoginsPerUserAndIP, cfg.FailedLoginWindow),
 		failedByUser:   auth.NewLimiter(cfg.FailedLoginsPerUser, cfg.FailedLoginWindow),
@@ -94,18 +103,31 @@ func (h *authHandlers) handleAuth(ctx context.Context, s *session, f Frame) (err
 		if err := h.reserveSignIn(u.ID); err != nil {
 			return err
 		}
-		err = h.attach(s, hash, d.Token, false, true)
+		err = h.attach(s, hash, d.Token, authResult{resumed: true})
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(codeAuthFailed, "Session expired or signed out; sign in with your password")
 		}
 		return err
 	}
+	if d.Password == "" && d.Create == nil && d.Invite == "" && d.Username != "" && h.cfg.Guests {
+		method = "guest"
+		return h.signInGuest(ctx, s, d.Username)
+	}
 	token, hash := auth.NewToken()
 	grant := store.TokenGrant{Hash: hash, ExpiresAt: h.now().Add(h.cfg.SessionTTL)}
-	if created, err = h.signIn(ctx, s, d, grant); err != nil {
+	how, err := h.signIn(ctx, s, d, grant)
+	if err != nil {
 		return err
 	}
-	return h.attach(s, hash, token, created, false)
+	created = how.created
+	return h.attach(s, hash, token, how)
+}
+
+// authResult says how a connection signed in, for authenticated and logs.
+type authResult struct {
+	created bool   // registered the account
+	resumed bool   // with a token
+	landed  string // the room an invite link put a new account in
 }
 
 // countSignIn records a sign-in's outcome in /metrics.
@@ -127,7 +149,7 @@ func (h *authHandlers) countSignIn(method string, created bool, err error) {
 // attach signs a connection in with a stored token: it reads what the
 // user needs in one view, and attaches the connection to the hub with it
 // so that no event the view does not show can be missed.
-func (h *authHandlers) attach(s *session, tokenHash []byte, token string, created, resumed bool) error {
+func (h *authHandlers) attach(s *session, tokenHash []byte, token string, how authResult) error {
 	for range signInRetries {
 		v, err := h.store.SignInView(tokenHash, h.now())
 		if err != nil {
@@ -139,13 +161,16 @@ func (h *authHandlers) attach(s *session, tokenHash []byte, token string, create
 			roomIDs[i] = r.ID
 		}
 		hello := func(online []userRef) []byte {
-			return marshalFrame("authenticated", h.authenticated(s, v, roomIDs, online, token, created))
+			a := h.authenticated(s, v, roomIDs, online, token, how.created)
+			a.InvitedTo = how.landed
+			return marshalFrame("authenticated", a)
 		}
 		if !h.hub.SignIn(s.conn, who, roomIDs, v.Peers, hello, v.Seq) {
 			continue
 		}
-		s.user, s.token = &account{ID: v.User.ID, Name: v.User.Name}, tokenHash
-		h.log.Info("signed in", "user", v.User.Name, "client", s.conn.id, "ip", s.conn.ip, "created", created, "resumed", resumed)
+		s.user, s.token = &account{ID: v.User.ID, Name: v.User.Name, Guest: v.User.Guest, Bot: v.User.Bot}, tokenHash
+		h.log.Info("signed in", "user", v.User.Name, "client", s.conn.id, "ip", s.conn.ip, "created", how.created, "resumed", how.resumed,
+			"guest", v.User.Guest, "bot", v.User.Bot)
 		return nil
 	}
 	return &protoError{Code: codeRateLimited, Message: "The server is busy; try again shortly", RetryAfter: 1}
@@ -177,9 +202,18 @@ func (h *authHandlers) authenticated(s *session, v store.SignInView, roomIDs []s
 			unread = append(unread, unreadInfo{UserID: peer, Username: d.PeerName, Count: d.Unread, LastMessageAt: formatTime(d.LastMessageAt)})
 		}
 	}
-	return authenticatedData{ClientID: s.conn.id, UserID: formatID(v.User.ID), Username: v.User.Name, Token: token,
+	for i, r := range v.Rooms {
+		if lvl, ok := v.Notify[r.ID]; ok {
+			infos[i].Notify = lvl
+		}
+	}
+	a := authenticatedData{ClientID: s.conn.id, UserID: formatID(v.User.ID), Username: v.User.Name, Token: token,
 		ExpiresAt: formatTime(v.Expires), Created: created, IsAdmin: v.User.Admin, OnlineUsers: online, Rooms: infos,
-		Unread: unread, Directs: directs, MaxUploadBytes: h.maxUpload}
+		Unread: unread, Directs: directs, MaxUploadBytes: h.maxUpload, Guest: v.User.Guest, Bot: v.User.Bot}
+	if !v.User.Guest && !v.User.Bot && h.vapidKey != nil {
+		a.VAPIDPublicKey = h.vapidKey()
+	}
+	return a
 }
 
 // signIn checks a username and password and stores the token grant for
@@ -191,23 +225,23 @@ func (h *authHandlers) authenticated(s *session, v store.SignInView, roomIDs []s
 // taken before the password is hashed and given back only when the
 // attempt succeeds, so guesses sent at once on many connections cannot
 // all pass the check before any failure is counted.
-func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant store.TokenGrant) (bool, error) {
+func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant store.TokenGrant) (authResult, error) {
 	switch {
 	case d.Username == "":
-		return false, errorf(codeBadRequest, "Username required")
+		return authResult{}, errorf(codeBadRequest, "Username required")
 	case !validName(d.Username, maxUsernameLen):
 		// Names of dots alone are refused only for new accounts (signUp):
 		// one registered before that rule may still sign in.
-		return false, checkUsername(d.Username)
+		return authResult{}, checkUsername(d.Username)
 	case d.Password == "":
-		return false, errorf(codeInvalidPassword, "Password required")
+		return authResult{}, errorf(codeInvalidPassword, "Password required")
 	case len(d.Password) > maxPasswordBytes:
-		return false, errorf(codeInvalidPassword, "Password is longer than %d bytes", maxPasswordBytes)
+		return authResult{}, errorf(codeInvalidPassword, "Password is longer than %d bytes", maxPasswordBytes)
 	}
 	key := strings.ToLower(d.Username)
 	attempt, err := h.reserveAttempt(s.conn.ip, key)
 	if err != nil {
-		return false, err
+		return authResult{}, err
 	}
 	succeeded := false
 	defer func() {
@@ -216,80 +250,113 @@ func (h *authHandlers) signIn(ctx context.Context, s *session, d authData, grant
 		}
 	}()
 	failed := errorf(codeAuthFailed, "Wrong username or password")
-	if h.cfg.Registration != "open" {
+	switch h.registration {
+	case "invite":
+		failed.Message += "; new members need an invite link"
+	case "closed":
 		failed.Message += "; this server does not accept new sign-ups"
 	}
+	// With invite links, a sign-up without one is tried only while the
+	// server has no account: the first one signs up freely.
+	mayRegister := h.registration == "open" || (h.registration == "invite" && (d.Invite != "" || !h.store.HasAccounts()))
+	wantsAccount := d.Create == nil || *d.Create
 	u, err := h.store.UserByName(d.Username)
 	switch {
-	case errors.Is(err, store.ErrNotFound) && h.cfg.Registration == "open" && (d.Create == nil || *d.Create):
+	case errors.Is(err, store.ErrNotFound) && mayRegister && wantsAccount:
 		// A new account is not a failed guess.
 		succeeded = true
-		return true, h.signUp(ctx, s, d, grant, failed)
+		return h.signUp(ctx, s, d, grant, failed)
 	case err == nil && d.Create != nil && *d.Create:
 		succeeded = true
-		return false, errorf(codeUsernameTaken, "The name %s is taken; choose another or sign in", u.Name)
+		return authResult{}, errorf(codeUsernameTaken, "The name %s is taken; choose another or sign in", u.Name)
 	case errors.Is(err, store.ErrNotFound) && d.Create != nil && *d.Create:
 		succeeded = true
-		return false, errorf(codeRegistrationClosed, "This server does not accept new sign-ups")
+		return authResult{}, registrationClosed(h.registration)
 	case errors.Is(err, store.ErrNotFound):
 		// The same work as a real check, so timing does not tell whether
 		// the user exists.
 		if _, err := h.hasher.Verify(ctx, "", d.Password); err != nil {
-			return false, err
+			return authResult{}, err
 		}
 		h.log.Info("failed sign-in", "username", d.Username, "ip", s.conn.ip)
-		return false, failed
+		return authResult{}, failed
 	case err != nil:
-		return false, err
+		return authResult{}, err
 	}
 	ok, err := h.hasher.Verify(ctx, u.PasswordHash, d.Password)
 	switch {
 	case err != nil:
-		return false, err
+		return authResult{}, err
 	case !ok:
 		h.log.Info("failed sign-in", "username", d.Username, "ip", s.conn.ip)
-		return false, failed
+		return authResult{}, failed
 	}
 	succeeded = true
 	if err := h.reserveSignIn(u.ID); err != nil {
-		return false, err
+		return authResult{}, err
 	}
 	_, err = h.bus.Do(ctx, s.origin(), store.IssueToken{UserID: u.ID, Token: grant})
 	switch {
 	case errors.Is(err, store.ErrSuspended):
-		return false, errorf(codeBanned, "This account is suspended")
+		return authResult{}, errorf(codeBanned, "This account is suspended")
 	case errors.Is(err, store.ErrNotFound):
-		return false, failed // deleted meanwhile
+		return authResult{}, failed // deleted meanwhile
 	}
-	return false, err
+	return authResult{}, err
 }
 
-// signUp registers a new account with the sign-in's token.
-func (h *authHandlers) signUp(ctx context.Context, s *session, d authData, grant store.TokenGrant, failed *protoError) error {
+// registrationClosed answers a sign-up the server does not take.
+func registrationClosed(registration string) *protoError {
+	if registration == "invite" {
+		return errorf(codeRegistrationClosed, "This server takes new members by invitation: ask a member for an invite link")
+	}
+	return errorf(codeRegistrationClosed, "This server does not accept new sign-ups")
+}
+
+// signUp registers a new account with the sign-in's token, using up the
+// invite link it came with, if any.
+func (h *authHandlers) signUp(ctx context.Context, s *session, d authData, grant store.TokenGrant, failed *protoError) (authResult, error) {
 	if err := checkUsername(d.Username); err != nil {
-		return err
+		return authResult{}, err
 	}
 	if len([]rune(d.Password)) < minPasswordLen {
-		return errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
+		return authResult{}, errorf(codeInvalidPassword, "Password must be at least %d characters", minPasswordLen)
 	}
 	res, ok, wait := h.signupsByIP.Reserve(s.conn.ip)
 	if !ok {
 		h.metrics.rateLimited.WithLabelValues("signup").Inc()
-		return rateLimited("Too many new accounts from your address; try again later", wait)
+		return authResult{}, rateLimited("Too many new accounts from your address; try again later", wait)
 	}
 	hash, err := h.hasher.Hash(ctx, d.Password)
 	if err != nil {
 		res.Cancel()
-		return err
+		return authResult{}, err
 	}
-	_, err = h.bus.Do(ctx, s.origin(), store.CreateUser{Name: d.Username, PasswordHash: hash, Token: &grant})
+	cmd := store.CreateUser{Name: d.Username, PasswordHash: hash, Token: &grant, RequireInvite: h.registration == "invite"}
+	if d.Invite != "" {
+		cmd.Invite = auth.HashToken(d.Invite)
+	}
+	out, err := h.bus.Do(ctx, s.origin(), cmd)
 	if err != nil {
 		res.Cancel()
-		if errors.Is(err, store.ErrUsernameTaken) {
-			return failed // lost a race for the name
-		}
 	}
-	return err
+	switch {
+	case errors.Is(err, store.ErrUsernameTaken):
+		if d.Create != nil && *d.Create {
+			return authResult{}, errorf(codeUsernameTaken, "The name %s is taken; choose another or sign in", d.Username)
+		}
+		return authResult{}, failed // lost a race for the name
+	case errors.Is(err, store.ErrInviteInvalid):
+		return authResult{}, errorf(codeInviteInvalid, "This invite link is used up or expired; ask for a new one")
+	case errors.Is(err, store.ErrInviteRequired):
+		return authResult{}, registrationClosed(h.registration)
+	case err != nil:
+		return authResult{}, err
+	}
+	if d.Invite != "" {
+		h.log.Info("signed up with an invite link", "user", d.Username, "room", out.Room.ID)
+	}
+	return authResult{created: true, landed: out.Room.ID}, nil
 }
 
 // reserveSignIn takes one sign-in from the account's allowance, before
@@ -481,7 +548,7 @@ func (h *authHandlers) handleResetPassword(ctx context.Context, s *session, f Fr
 	}
 	res.Cancel()
 	h.log.Info("password reset through a one-time link", "user", out.User.Name, "ip", s.conn.ip)
-	return h.attach(s, tokHash, token, false, false)
+	return h.attach(s, tokHash, token, authResult{})
 }
 
 // resetLink is a one-time link and when it stops working.

@@ -49,6 +49,8 @@ func (h *roomHandlers) handleJoin(ctx context.Context, s *session, f Frame) erro
 		return errorf(codeBanned, "You are banned from %s", d.RoomID)
 	case errors.Is(err, store.ErrPrivateRoom):
 		return errorf(codeForbidden, "%s is private; a moderator has to invite you", d.RoomID)
+	case errors.Is(err, store.ErrRoomFull):
+		return errorf(codeLimitReached, "%s has as many members as it may", d.RoomID)
 	case err != nil:
 		return err
 	}
@@ -74,7 +76,7 @@ func (h *roomHandlers) sendJoined(s *session, roomID string, created bool) error
 		j := joinedData{RoomID: roomID, Created: created, Topic: v.Room.Topic, Private: v.Room.Private,
 			Role: v.Room.Role(s.user.ID), History: toMessageFrames(v.History.Messages), HasMore: v.History.HasMore,
 			Events:  toRoomEvents(v.History.Events, v.History.Messages),
-			Trimmed: v.History.Trimmed, Users: h.memberInfos(v)}
+			Trimmed: v.History.Trimmed, Users: h.memberInfos(v), Group: v.Room.Group, Notify: v.Notify}
 		if v.Read.LastRead > 0 {
 			j.LastRead = formatMessageID(v.Read.LastRead)
 		}
@@ -93,7 +95,7 @@ func (h *roomHandlers) memberInfos(v store.JoinView) []memberInfo {
 	for i, m := range v.Members {
 		until, muted := v.Room.MuteAt(m.UserID, now)
 		out[i] = memberInfo{UserID: formatID(m.UserID), Username: m.Name, Online: h.hub.Online(m.UserID),
-			Role: v.Room.Role(m.UserID), Muted: muted, Admin: v.Admins[m.UserID]}
+			Role: v.Room.Role(m.UserID), Muted: muted, Admin: v.Admins[m.UserID], Guest: v.Kinds.Guests[m.UserID], Bot: v.Kinds.Bots[m.UserID]}
 		if muted && !until.IsZero() {
 			out[i].MutedUntil = formatTime(until)
 		}
@@ -202,6 +204,8 @@ func (h *roomHandlers) handleInvite(ctx context.Context, s *session, f Frame) er
 		return errorf(codeLimitReached, "You have added %s to %d rooms already; they can join others themselves", target.Name, h.limits.InvitesFromOneUser)
 	case errors.Is(err, store.ErrAlreadyMember):
 		return errorf(codeBadRequest, "%s is already in %s", target.Name, d.RoomID)
+	case errors.Is(err, store.ErrRoomFull):
+		return errorf(codeLimitReached, "%s has as many members as it may", d.RoomID)
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(codeUserNotFound, "User not found")
 	case err != nil:

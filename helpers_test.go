@@ -60,6 +60,9 @@ func testConfig(dir string) Config {
 		cfg.Cluster.NATS.Embedded.Listen = "127.0.0.1:" + freePort()
 		cfg.Cluster.NATS.Embedded.ClusterListen = "127.0.0.1:" + freePort()
 	}
+	// Most tests sign people up freely; a new database would otherwise
+	// take new members by invite link only (invites_test.go).
+	cfg.Auth.Registration = "open"
 	return cfg
 }
 

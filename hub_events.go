@@ -164,7 +164,7 @@ func (h *Hub) sendUserExcept(userID uint64, except string, frame []byte) {
 // room's traffic. One who was invited hears invited first.
 func (h *Hub) memberJoined(origin string, e store.MemberJoined) {
 	room, uid := e.Room.ID, e.User.ID
-	joined := roomUserData{RoomID: room, UserID: formatID(uid), Username: e.User.Name}
+	joined := roomUserData{RoomID: room, UserID: formatID(uid), Username: e.User.Name, Guest: e.User.Guest, Bot: e.User.Bot}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.remoteJoinedLocked(uid, room)

@@ -65,6 +65,9 @@ Commands:
   compact          rewrite the database without its free space (server stopped)
   status           show whether a server runs, and the database's sizes
   user ...         add, passwd, rm, list, admin, reset, unban: manage accounts
+  invite           print an invite link (sign-up, landing in a room)
+  hook ...         add ROOM, rm ID, list: incoming webhooks
+  bot add NAME     make a bot account and print its API token
   healthcheck      exit 0 if the server on this machine is ready, 1 if not
   check            find damaged records in the database, even while it serves
   version          print the version and commit
@@ -92,6 +95,12 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return runStatus(ctx, args, environ, stdout, stderr)
 	case "user":
 		return runUser(ctx, args, environ, stdin, stdout, stderr)
+	case "invite":
+		return runInvite(ctx, args, environ, stdout, stderr)
+	case "hook":
+		return runHook(ctx, args, environ, stdout, stderr)
+	case "bot":
+		return runBot(ctx, args, environ, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args, environ, stdout, stderr)
 	case "check":
@@ -186,6 +195,9 @@ type server struct {
 	metrics *metrics
 	frames  *dispatcher
 	uploads *uploads
+	hooks   *hooks
+	push    *pusher // nil when push.enabled is off
+	guests  *guestReaper
 	static  fs.FS
 	proxies []*net.IPNet
 	tls     *tls.Config // nil: plain HTTP
@@ -261,30 +273,57 @@ func newServerWith(cfg Config, logger *slog.Logger, hasher *auth.Hasher, now fun
 	if storage.node != nil {
 		s.metrics.watchCluster(storage.node, storage.clog)
 	}
-	s.bus = newBus(storage.log, s.hub, s.metrics, logger, now)
+	var after func(store.Batch, func(store.Envelope) bool)
+	if cfg.Push.Enabled {
+		s.push = newPusher(cfg.Push, publicURL(cfg), st, s.hub, logger, s.metrics, now)
+		after = s.push.deliver
+	}
+	s.bus = newBus(storage.log, s.hub, s.metrics, logger, now, after)
+	if s.push != nil {
+		s.push.bus = s.bus // before start, which proposes with it
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 
 	d := deps{store: st, bus: s.bus, hub: s.hub, now: now, log: logger, metrics: s.metrics}
 	links := linkBase{publicURL: cfg.Server.PublicURL, fallback: publicURL(cfg), tls: s.tls != nil}
+	authH := newAuthHandlers(d, cfg.Auth, cfg.Limits.SignInsPerMinute, hasher, links, maxUploadBytes(cfg.Uploads))
+	if s.push != nil {
+		authH.vapidKey = s.push.publicKey
+	}
 	s.frames = &dispatcher{hub: s.hub, limits: cfg.Limits, log: logger, metrics: s.metrics, ctx: ctx,
 		perUser: perSecondLimiter(cfg.Limits.MessagesPerSecond, cfg.Limits.Burst),
 		table: frameTable(
-			newAuthHandlers(d, cfg.Auth, cfg.Limits.SignInsPerMinute, hasher, links, maxUploadBytes(cfg.Uploads)),
+			authH,
 			&roomHandlers{deps: d, limits: cfg.Limits, onJoin: cfg.History.OnJoin,
 				roomsCreated: auth.NewLimiter(cfg.Limits.RoomsCreatedPerHour, time.Hour)},
 			&messageHandlers{deps: d, limits: cfg.Limits, keep: cfg.History.PerRoom,
 				searches: auth.NewLimiter(cfg.Limits.SearchesPerMinute, time.Minute), gate: newSearchGate(runtime.GOMAXPROCS(0) / 2)},
-			&moderationHandlers{deps: d})}
+			&moderationHandlers{deps: d},
+			&reachHandlers{
+				invites: &inviteHandlers{deps: d, links: links, ttl: cfg.Auth.InviteTTL},
+				hooks:   &hookHandlers{deps: d, links: links, enabled: cfg.Hooks.Enabled},
+				push:    &pushHandlers{deps: d, push: s.push},
+			})}
+	s.hooks = newHooks(st, s.bus, cfg.Limits, cfg.History.PerRoom, cfg.Auth.FailedLoginWindow, s.clientIP, logger, s.metrics)
+	s.guests = &guestReaper{store: st, bus: s.bus, hub: s.hub, now: now, log: logger.With("component", "guests")}
+	s.frames.closed = s.guests.closed
+	if s.push != nil {
+		s.frames.active = s.push.seen
+	}
 	s.uploads = newUploads(cfg.Uploads, st, s.bus, now, logger)
 	s.uploads.blobs = storage.blobs()
 	s.admin = &admin{store: st, bus: s.bus, hasher: hasher, publicURL: publicURL(cfg), resetTTL: cfg.Auth.ResetTTL}
 	return s, nil
 }
 
-// closeStore applies what is queued and closes the database.
+// closeStore applies what is queued, stops the pusher, and closes the
+// database.
 func (s *server) closeStore() {
 	s.bus.Close()
+	if s.push != nil {
+		s.push.Close()
+	}
 	s.storage.close(s.log)
 }
 
@@ -294,6 +333,19 @@ func (s *server) closeStore() {
 // redirect (with TLS), the admin socket, and the retention janitor;
 // onReady runs once all of them listen.
 func (s *server) serve(ctx context.Context, ln net.Listener, onReady func()) error {
+	// The pusher makes the server's Web Push keys with a command, so it
+	// starts here, where a test's hooks on the bus already see it.
+	if s.push != nil {
+		startCtx, stop := context.WithTimeout(context.Background(), handlerTimeout)
+		err := s.push.start(startCtx)
+		stop()
+		if err != nil {
+			ln.Close()
+			s.cancel()
+			s.closeStore()
+			return err
+		}
+	}
 	errLog := slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)
 	httpSrv := &http.Server{
 		Handler:           s.routes(),
@@ -405,6 +457,7 @@ func (s *server) janitor(ctx context.Context) {
 		if s.cfg.History.MaxAge > 0 {
 			s.deleteOldMessages(ctx, s.now().Add(-s.cfg.History.MaxAge))
 		}
+		s.guests.sweep(ctx)
 		if s.now().Sub(lastExpire) >= time.Hour {
 			lastExpire = s.now()
 			s.expire(ctx)

@@ -27,6 +27,7 @@ type metrics struct {
 	delivery      prometheus.Histogram   // commit to the last member's socket, sampled
 	signIns       *prometheus.CounterVec // by method and outcome
 	closes        *prometheus.CounterVec // WebSocket connections closed, by code and side
+	pushes        *prometheus.CounterVec
 }
 
 // newMetrics makes the counters; watch adds the gauges that read a
@@ -57,6 +58,13 @@ func newMetrics() *metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_store_commit_errors_total", Help: "Commits that failed (disk full, I/O errors).",
 		}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_push_notifications_total",
+			Help: "Web Push notifications, by result: sent, gone (the subscription ended), failed, dropped (the queue was full).",
+		}, []string{"result"}),
+	}
+	for _, result := range []string{"sent", "gone", "failed", "dropped"} {
+		m.pushes.WithLabelValues(result)
 	}
 	m.delivery = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "parley_delivery_seconds",
@@ -65,7 +73,7 @@ func newMetrics() *metrics {
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5ms .. ~4s
 	})
 	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "parley_sign_ins_total", Help: "Sign-in attempts by method (password, token, reset) and outcome.",
+		Name: "parley_sign_ins_total", Help: "Sign-in attempts by method (password, token, reset, guest) and outcome.",
 	}, []string{"method", "outcome"})
 	m.closes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "parley_websocket_closes_total",
@@ -74,7 +82,7 @@ func newMetrics() *metrics {
 	for _, kind := range []string{"room", "direct"} {
 		m.messages.WithLabelValues(kind)
 	}
-	for _, limit := range []string{"messages", "frames", "login", "signup", "rooms", "user_messages", "searches", "sign_ins"} {
+	for _, limit := range []string{"messages", "frames", "login", "signup", "rooms", "user_messages", "searches", "sign_ins", "guests", "hooks"} {
 		m.rateLimited.WithLabelValues(limit)
 	}
 	version, commit, goVersion, _ := buildInfo()
@@ -85,7 +93,7 @@ func newMetrics() *metrics {
 	build.Set(1)
 	m.registry.MustRegister(
 		build, m.messages, m.deliveries, m.slowConsumers, m.rateLimited, m.commitSeconds, m.commitBatch, m.commitErrors,
-		m.delivery, m.signIns, m.closes,
+		m.delivery, m.signIns, m.closes, m.pushes,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

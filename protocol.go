@@ -48,6 +48,7 @@ const (
 	codeStoreUnavailable     = "store_unavailable"
 	codeUnconfirmed          = "unconfirmed"
 	codeInternal             = "internal"
+	codeInviteInvalid        = "invite_invalid"
 )
 
 // protoError is an error meant for the client: its code and message go
@@ -85,6 +86,8 @@ type authData struct {
 	// Create: false only signs in to an existing account, true only
 	// creates one; absent does either, as in the tutorial.
 	Create *bool `json:"create"`
+	// Invite is the secret of an invite link, for a new account.
+	Invite string `json:"invite"`
 }
 
 type changePasswordData struct {
@@ -225,6 +228,8 @@ type memberInfo struct {
 	MutedUntil string `json:"mutedUntil,omitempty"`
 	// Admin marks a server admin, who outranks every room role.
 	Admin bool `json:"admin,omitempty"`
+	Guest bool `json:"guest,omitempty"`
+	Bot   bool `json:"bot,omitempty"`
 }
 
 type roomInfo struct {
@@ -241,6 +246,12 @@ type roomInfo struct {
 	Unread   *int   `json:"unread,omitempty"`
 	Mentions *int   `json:"mentions,omitempty"`
 	LastRead string `json:"lastRead,omitempty"`
+	// Group: a group conversation (a private room without a name; its
+	// topic lists its people).
+	Group bool `json:"group,omitempty"`
+	// Notify is the user's level for the room when it is not the
+	// default, mentions: all or nothing.
+	Notify string `json:"notify,omitempty"`
 }
 
 type unreadInfo struct {
@@ -265,6 +276,13 @@ type authenticatedData struct {
 	// MaxUploadBytes is uploads.max_bytes, so a client can refuse a file
 	// that is too large before sending it; absent when uploads are off.
 	MaxUploadBytes int64 `json:"maxUploadBytes,omitempty"`
+	Guest          bool  `json:"guest,omitempty"`
+	Bot            bool  `json:"bot,omitempty"`
+	// InvitedTo is the room an invite link put a new account in.
+	InvitedTo string `json:"invitedTo,omitempty"`
+	// VAPIDPublicKey is the applicationServerKey for Web Push; absent
+	// when push is off (and for guests and bots).
+	VAPIDPublicKey string `json:"vapidPublicKey,omitempty"`
 }
 
 type directInfo struct {
@@ -292,6 +310,8 @@ type joinedData struct {
 	// Events: the room's events among the history, oldest first; always
 	// present, so a client knows the server keeps them.
 	Events []roomEventInfo `json:"events"`
+	Group  bool            `json:"group,omitempty"`
+	Notify string          `json:"notify,omitempty"`
 }
 
 // roomEventInfo is a room event kept in its history (PROTOCOL.md,
@@ -314,6 +334,8 @@ type roomUserData struct {
 	UserID    string   `json:"userId"`
 	Username  string   `json:"username"`
 	InvitedBy *userRef `json:"invitedBy,omitempty"`
+	Guest     bool     `json:"guest,omitempty"`
+	Bot       bool     `json:"bot,omitempty"`
 }
 
 type typingOutData struct {
@@ -364,6 +386,8 @@ type messageFrame struct {
 	Reactions      []reactionInfo `json:"reactions,omitempty"`
 	Mentions       []string       `json:"mentions,omitempty"`
 	Files          []fileInfo     `json:"files,omitempty"`
+	Bot            bool           `json:"bot,omitempty"`
+	BotLabel       string         `json:"botLabel,omitempty"`
 }
 
 // replyPreview quotes the parent of a reply.

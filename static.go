@@ -84,6 +84,9 @@ func loadStaticSite(fsys fs.FS) (*staticSite, error) {
 	}
 	for name, f := range site.files {
 		ctype := mime.TypeByExtension(path.Ext(name))
+		if path.Ext(name) == ".webmanifest" {
+			ctype = "application/manifest+json"
+		}
 		if ctype == "" {
 			ctype = http.DetectContentType(f.body)
 		}

@@ -93,8 +93,10 @@ func TestStatic_CompressedAndCached(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: served content differs from the file", name)
 		}
-		raw += len(want)
-		sent += len(body)
+		if !strings.HasSuffix(name, ".png") { // images come compressed already
+			raw += len(want)
+			sent += len(body)
+		}
 		return nil
 	})
 	if err != nil {

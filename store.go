@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,6 +140,8 @@ func clusterConfig(cfg Config) cluster.Config {
 			"history.max_age":          cfg.History.MaxAge.String(),
 			"limits.rooms_per_user":    strconv.Itoa(cfg.Limits.RoomsPerUser),
 			"limits.message_chars":     strconv.Itoa(cfg.Limits.MessageChars),
+			"limits.group_members":     strconv.Itoa(cfg.Limits.GroupMembers),
+			"auth.registration":        cmp.Or(cfg.Auth.Registration, "default"),
 			"uploads.user_quota_bytes": strconv.FormatInt(cfg.Uploads.UserQuotaBytes, 10),
 			"uploads.total_bytes":      strconv.FormatInt(cfg.Uploads.TotalBytes, 10),
 		}}
@@ -173,14 +177,20 @@ type bus struct {
 	// tap, when set before the first command, sees every applied command
 	// (tests record a run with it).
 	tap func(store.Applied)
+	// after, when not nil, is handed every batch after the hub, with
+	// whether a command was proposed here (the pusher's side effects are
+	// this node's to do). Set by newBus: a cluster node's log may deliver
+	// batches from the start.
+	after func(b store.Batch, mine func(store.Envelope) bool)
 
 	done chan struct{} // closed when the pump has read the last batch
 }
 
-func newBus(log commandLog, hub *Hub, m *metrics, logger *slog.Logger, now func() time.Time) *bus {
+func newBus(log commandLog, hub *Hub, m *metrics, logger *slog.Logger, now func() time.Time,
+	after func(store.Batch, func(store.Envelope) bool)) *bus {
 	nonce := make([]byte, 6)
 	rand.Read(nonce)
-	b := &bus{log: log, hub: hub, metrics: m, logger: logger.With("component", "bus"), now: now,
+	b := &bus{log: log, hub: hub, metrics: m, logger: logger.With("component", "bus"), now: now, after: after,
 		prefix: hex.EncodeToString(nonce) + "-", waiting: map[string]func(store.Applied){}, done: make(chan struct{})}
 	go b.pump()
 	return b
@@ -196,6 +206,9 @@ func (b *bus) pump() {
 		if b.hub != nil {
 			b.hub.Deliver(batch)
 		}
+		if b.after != nil {
+			b.after(batch, b.mine)
+		}
 		for _, ap := range batch.Applied {
 			if b.tap != nil {
 				b.tap(ap)
@@ -210,6 +223,9 @@ func (b *bus) pump() {
 		}
 	}
 }
+
+// mine reports whether this bus proposed a command.
+func (b *bus) mine(env store.Envelope) bool { return strings.HasPrefix(env.ID, b.prefix) }
 
 // Send proposes a command without waiting for it; done gets its outcome
 // once it is applied (after its events were delivered), on the bus's

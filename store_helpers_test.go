@@ -30,7 +30,7 @@ func openOffline(t testing.TB, path string) *offlineStore {
 		t.Fatalf("open store: %v", err)
 	}
 	o := &offlineStore{t: t, st: st, now: time.Now()}
-	o.bus = newBus(store.NewLog(st, nil), nil, nil, slog.New(slog.DiscardHandler), o.clock)
+	o.bus = newBus(store.NewLog(st, nil), nil, nil, slog.New(slog.DiscardHandler), o.clock, nil)
 	t.Cleanup(o.Close)
 	return o
 }

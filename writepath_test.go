@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -147,6 +150,7 @@ func TestWritePath_Deterministic(t *testing.T) {
 	)
 	cfg := testConfig(t.TempDir())
 	cfg.History.PerRoom = 8 // some trimming happens
+	cfg.Auth.Guests = true
 	ts := startServerWith(t, &cfg, func(s *server) {
 		s.bus.tap = func(ap store.Applied) {
 			mu.Lock()
@@ -169,7 +173,9 @@ func TestWritePath_Deterministic(t *testing.T) {
 	}
 	for _, k := range []string{"createUser", "issueToken", "revokeToken", "setPassword", "createResetLink", "redeemResetLink",
 		"setAdmin", "deleteUser", "suspendUser", "joinRoom", "leaveRoom", "invite", "kick", "ban", "unban", "mute", "unmute",
-		"setRole", "setTopic", "postMessage", "editMessage", "deleteMessage", "react", "markRead", "putFile", "expire", "trimOlderThan"} {
+		"setRole", "setTopic", "postMessage", "editMessage", "deleteMessage", "react", "markRead", "putFile", "expire", "trimOlderThan",
+		"createGuest", "endGuest", "createInviteLink", "revokeInviteLink", "createBot", "createHook", "deleteHook", "createGroup",
+		"setVAPIDKeys", "addPushSubscription", "removePushSubscription", "setNotifyLevel"} {
 		if kinds[k] == 0 {
 			t.Errorf("the run never applied %s", k)
 		}
@@ -323,6 +329,7 @@ func busyRun(t *testing.T, ts *testServer) {
 	alice.await("unbanned")
 	bob.send("leave", map[string]string{"roomId": "secret"})
 	bob.await("left")
+	reachRun(t, ts, alice, bob, carolA)
 
 	carol.send("changePassword", map[string]string{"currentPassword": "carol-password", "newPassword": "carol-password-2"})
 	carol.await("passwordChanged")
@@ -348,4 +355,57 @@ func busyRun(t *testing.T, ts *testServer) {
 	}
 	ts.srv.expire(ctx)
 	ts.srv.deleteOldMessages(ctx, time.Now().Add(-time.Hour))
+}
+
+// reachRun does what issue 15 added: invite links, a guest, a bot, a
+// webhook, a group conversation, push subscriptions and levels.
+func reachRun(t *testing.T, ts *testServer, alice, bob *wsClient, carolA authenticatedData) {
+	alice.send("createInvite", map[string]any{"roomId": "general", "maxUses": 1})
+	var inv inviteInfo
+	decodeInto(t, alice.await("inviteCreated"), &inv)
+	joiner := dial(t, ts.WSURL())
+	joiner.send("auth", map[string]any{"username": "frank", "password": "frank-password", "create": true, "invite": inviteToken(t, inv.URL)})
+	joiner.await("authenticated")
+	alice.send("createInvite", map[string]any{})
+	decodeInto(t, alice.await("inviteCreated"), &inv)
+	alice.send("revokeInvite", map[string]string{"id": inv.ID})
+	alice.await("inviteRevoked")
+
+	guest := dial(t, ts.WSURL())
+	guest.send("auth", map[string]string{"username": "passer-by"})
+	var g authenticatedData
+	decodeInto(t, guest.await("authenticated"), &g)
+	guest.join("general")
+	guest.send("chat", map[string]string{"roomId": "general", "content": "just passing"})
+	guest.awaitMessage("just passing")
+	guest.conn.Close()
+	waitFor(t, "the guest is ended", func() bool {
+		u, err := ts.srv.store.UserByName("passer-by")
+		return err != nil || u.Deleted
+	})
+
+	alice.send("createBot", map[string]string{"username": "helper-bot"})
+	alice.await("botCreated")
+	alice.send("createHook", map[string]string{"roomId": "general", "name": "ci"})
+	var hook hookInfo
+	decodeInto(t, alice.await("hookCreated"), &hook)
+	if status, _ := postHook(t, ts.URL()+hook.URL[strings.Index(hook.URL, "/hooks/"):], "application/json", `{"text":"built","username":"CI"}`); status != 200 {
+		t.Fatalf("hook post: %d", status)
+	}
+	alice.awaitMessage("built")
+	alice.send("deleteHook", map[string]string{"id": hook.ID})
+	alice.await("hookDeleted")
+
+	bob.send("createGroup", map[string]any{"userIds": []string{carolA.UserID}})
+	bob.await("joined")
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	sub := map[string]any{"endpoint": "https://push.example/bob", "keys": map[string]string{
+		"p256dh": base64.RawURLEncoding.EncodeToString(key.PublicKey().Bytes()),
+		"auth":   base64.RawURLEncoding.EncodeToString(make([]byte, 16))}}
+	bob.send("pushSubscribe", sub)
+	bob.await("pushSubscribed")
+	bob.send("setNotify", map[string]string{"roomId": "general", "level": "all"})
+	bob.await("notifyUpdated")
+	bob.send("pushUnsubscribe", map[string]string{"endpoint": "https://push.example/bob"})
+	bob.await("pushUnsubscribed")
 }

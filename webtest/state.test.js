@@ -38,7 +38,7 @@ const texts = (conv) => conv.messages.map((m) => m.content);
 
 test('authenticated lists rooms and direct conversations, with the server\'s counts', () => {
   const s = signedIn();
-  assert.deepEqual(s.me, { ...ALICE, isAdmin: false });
+  assert.deepEqual(s.me, { ...ALICE, isAdmin: false, guest: false, bot: false });
   assert.deepEqual(sidebarOrder(s).map((c) => c.key), ['room:general', 'dm:3']);
   assert.equal(s.convs.get('dm:3').unread, 2);
   assert.equal(unreadTotal(s), 2);
@@ -256,4 +256,23 @@ test('direct messages: both directions land in one conversation', () => {
   const dm = s.convs.get('dm:3');
   assert.deepEqual(dm.messages.map((m) => m.id), [id(1), id(2)]);
   assert.equal(mentionsMe(s, dm.messages[0]), true, 'a direct message names alice in its text');
+});
+
+test('groups are named by their people; guests and bots are marked; notify levels follow the server', () => {
+  const s = signedIn();
+  apply(s, { type: 'invited', data: {
+    room: { roomId: 'g-0123456789abcdef', memberCount: 3, onlineCount: 1, private: true, group: true, topic: 'alice, bob, carol' },
+    by: { userId: '2', username: 'bob' },
+  } });
+  const g = s.convs.get('room:g-0123456789abcdef');
+  assert.equal(g.group, true);
+  assert.equal(g.title, 'alice, bob, carol');
+  assert.equal(room(s).title, '#general');
+  apply(s, { type: 'userJoined', data: { roomId: 'general', userId: '9', username: 'visitor', guest: true } });
+  apply(s, { type: 'userJoined', data: { roomId: 'general', userId: '10', username: 'ci', bot: true } });
+  assert.equal(room(s).members.get('9').guest, true);
+  assert.equal(room(s).members.get('10').bot, true);
+  assert.equal(room(s).notify, 'mentions');
+  apply(s, { type: 'notifyUpdated', data: { roomId: 'general', level: 'all' } });
+  assert.equal(room(s).notify, 'all');
 });

@@ -155,7 +155,8 @@ func isRefusal(err error) bool {
 	}
 	for _, r := range []error{ErrNotFound, ErrUsernameTaken, ErrSuspended, ErrTooManyRooms, ErrTooManyInvites, ErrCreateNotAllowed,
 		ErrBanned, ErrPrivateRoom, ErrNotAllowed, ErrNotMember, ErrTargetNotMember, ErrAlreadyMember, ErrNotBanned,
-		ErrRoomNotFound, ErrParentNotFound, ErrFileNotFound, ErrQuotaExceeded, ErrTooManyReactions, errBadCommand} {
+		ErrRoomNotFound, ErrParentNotFound, ErrFileNotFound, ErrQuotaExceeded, ErrTooManyReactions, errBadCommand,
+		ErrGuestNameInUse, ErrInviteRequired, ErrInviteInvalid, ErrRoomFull, ErrTooMany} {
 		if errors.Is(err, r) {
 			return true
 		}
@@ -223,6 +224,30 @@ func (a *applier) dispatch(cmd Command) (Outcome, error) {
 		return a.expire()
 	case TrimOlderThan:
 		return a.trimOlderThan(c)
+	case CreateGuest:
+		return a.createGuest(c)
+	case EndGuest:
+		return a.endGuest(c)
+	case CreateInviteLink:
+		return a.createInviteLink(c)
+	case RevokeInviteLink:
+		return a.revokeInviteLink(c)
+	case CreateBot:
+		return a.createBot(c)
+	case CreateHook:
+		return a.createHook(c)
+	case DeleteHook:
+		return a.deleteHook(c)
+	case CreateGroup:
+		return a.createGroup(c)
+	case SetVAPIDKeys:
+		return a.setVAPIDKeys(c)
+	case AddPushSubscription:
+		return a.addPushSubscription(c)
+	case RemovePushSubscription:
+		return a.removePushSubscription(c)
+	case SetNotifyLevel:
+		return a.setNotifyLevel(c)
 	case nil:
 		return Outcome{}, fmt.Errorf("%w: no command", errBadCommand)
 	}
@@ -286,4 +311,4 @@ func setRoomRead(tx *bolt.Tx, user uint64, roomID string, seq uint64) error {
 // user reads an account that exists; ErrNotFound otherwise.
 func (a *applier) user(id uint64) (User, error) { return getUser(a.tx, id) }
 
-func ref(u User) Ref { return Ref{ID: u.ID, Name: u.Name} }
+func ref(u User) Ref { return Ref{ID: u.ID, Name: u.Name, Guest: u.Guest, Bot: u.Bot} }

@@ -38,12 +38,15 @@ type messageRecord struct {
 	Reactions   []Reaction `json:"x,omitempty"`
 	Mentions    []uint64   `json:"m,omitempty"`
 	Files       []FileRef  `json:"f,omitempty"`
+	Bot         bool       `json:"b,omitempty"`
+	Label       string     `json:"bl,omitempty"`
 }
 
 func (m Message) record() messageRecord {
 	return messageRecord{SenderID: m.SenderID, SenderName: m.SenderName, TargetID: m.TargetID, TargetName: m.TargetName,
 		Content: m.Content, Time: m.Time, ClientMsgID: m.ClientMsgID, ReplyTo: m.ReplyTo, ReplyCount: m.ReplyCount,
-		EditedAt: m.EditedAt, Deleted: m.Deleted, Reactions: m.Reactions, Mentions: m.Mentions, Files: m.Files}
+		EditedAt: m.EditedAt, Deleted: m.Deleted, Reactions: m.Reactions, Mentions: m.Mentions, Files: m.Files,
+		Bot: m.Bot, Label: m.Label}
 }
 
 func (r messageRecord) preview(seq uint64) *ReplyParent {
@@ -84,7 +87,7 @@ func decodeMessage(k, v []byte, roomID string, conv *bolt.Bucket) (Message, erro
 	m := Message{Seq: seq, RoomID: roomID, SenderID: rec.SenderID, SenderName: rec.SenderName,
 		TargetID: rec.TargetID, TargetName: rec.TargetName, Content: rec.Content, Time: rec.Time,
 		ClientMsgID: rec.ClientMsgID, ReplyTo: rec.ReplyTo, ReplyCount: rec.ReplyCount, EditedAt: rec.EditedAt,
-		Deleted: rec.Deleted, Reactions: rec.Reactions, Mentions: rec.Mentions, Files: rec.Files}
+		Deleted: rec.Deleted, Reactions: rec.Reactions, Mentions: rec.Mentions, Files: rec.Files, Bot: rec.Bot, Label: rec.Label}
 	if rec.ReplyTo != 0 && conv != nil {
 		if pv := conv.Get(u64key(rec.ReplyTo)); pv != nil {
 			var parent messageRecord
@@ -109,7 +112,10 @@ func (a *applier) postMessage(c PostMessage) (Outcome, error) {
 		return Outcome{}, err
 	}
 	m := Message{RoomID: c.RoomID, SenderID: sender.ID, SenderName: sender.Name, Content: c.Content,
-		Time: a.now, ClientMsgID: c.ClientMsgID, ReplyTo: c.ReplyTo}
+		Time: a.now, ClientMsgID: c.ClientMsgID, ReplyTo: c.ReplyTo, Bot: sender.Bot}
+	if sender.Bot {
+		m.Label = c.Label
+	}
 	var room *roomRecord
 	if c.RoomID != "" {
 		if room, err = a.existingRoom(c.RoomID); err != nil {

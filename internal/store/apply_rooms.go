@@ -23,11 +23,14 @@ type roomRecord struct {
 	Moderators    []uint64             `json:"moderators,omitempty"`
 	Bans          map[uint64]RoomBan   `json:"bans,omitempty"`
 	Mutes         map[uint64]time.Time `json:"mutes,omitempty"`
+	Group         bool                 `json:"group,omitempty"`      // since v5
+	MaxMembers    int                  `json:"maxMembers,omitempty"` // since v5; 0: no limit
 }
 
 func (r roomRecord) room(id string) Room {
 	return Room{ID: id, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, LastMessageAt: r.LastMessageAt, MemberCount: r.MemberCount,
-		Private: r.Private, Topic: r.Topic, Moderators: slices.Clone(r.Moderators), Bans: cloneMap(r.Bans), Mutes: cloneMap(r.Mutes)}
+		Private: r.Private, Topic: r.Topic, Moderators: slices.Clone(r.Moderators), Bans: cloneMap(r.Bans), Mutes: cloneMap(r.Mutes),
+		Group: r.Group, MaxMembers: r.MaxMembers}
 }
 
 // cloneMap copies a record's map, so what an event carries does not
@@ -213,6 +216,9 @@ func (a *applier) joinRoom(c JoinRoom) (Outcome, error) {
 	if c.MaxRooms > 0 && ownRoomCount(a.tx, u.ID) >= c.MaxRooms {
 		return Outcome{}, ErrTooManyRooms
 	}
+	if rec.full() {
+		return Outcome{}, ErrRoomFull
+	}
 	if created && !c.AllowCreate {
 		return Outcome{}, ErrCreateNotAllowed
 	}
@@ -282,6 +288,9 @@ func (a *applier) invite(c Invite) (Outcome, error) {
 	}
 	if _, banned := rec.Bans[target.ID]; banned {
 		return Outcome{}, ErrBanned
+	}
+	if rec.full() {
+		return Outcome{}, ErrRoomFull
 	}
 	if c.MaxRooms > 0 && invitedCount(a.tx, target.ID) >= c.MaxRooms {
 		return Outcome{}, ErrTooManyRooms

@@ -23,11 +23,13 @@ type userRecord struct {
 	Deleted bool `json:"deleted,omitempty"`
 	// Suspended accounts (banned server-wide) cannot sign in.
 	Suspended bool `json:"suspended,omitempty"`
+	Guest     bool `json:"guest,omitempty"`
+	Bot       bool `json:"bot,omitempty"`
 }
 
 func (r userRecord) user(id uint64) User {
 	return User{ID: id, Name: r.Name, PasswordHash: r.PasswordHash, CreatedAt: r.CreatedAt, Admin: r.Admin,
-		Deleted: r.Deleted, Suspended: r.Suspended}
+		Deleted: r.Deleted, Suspended: r.Suspended, Guest: r.Guest, Bot: r.Bot}
 }
 
 func getUser(tx *bolt.Tx, id uint64) (User, error) {
@@ -152,24 +154,47 @@ func (a *applier) createUser(c CreateUser) (Outcome, error) {
 	if names.Get(lower) != nil {
 		return Outcome{}, ErrUsernameTaken
 	}
+	meta := a.tx.Bucket(bucketMeta)
+	first := meta.Get(keyFirstAccount) == nil
+	var link *inviteRecord
+	switch {
+	case len(c.Invite) > 0:
+		var err error
+		if link, err = a.usableInvite(c.Invite); err != nil {
+			return Outcome{}, err
+		}
+	case c.RequireInvite && !first:
+		return Outcome{}, ErrInviteRequired
+	}
 	users := a.tx.Bucket(bucketUsers)
 	id, err := users.NextSequence()
 	if err != nil {
 		return Outcome{}, err
 	}
-	rec := userRecord{Name: c.Name, PasswordHash: c.PasswordHash, CreatedAt: a.now, Admin: id == 1}
+	rec := userRecord{Name: c.Name, PasswordHash: c.PasswordHash, CreatedAt: a.now, Admin: first}
 	if err := putJSON(users, u64key(id), rec); err != nil {
 		return Outcome{}, err
 	}
 	if err := names.Put(lower, u64key(id)); err != nil {
 		return Outcome{}, err
 	}
+	if first {
+		if err := meta.Put(keyFirstAccount, u64key(id)); err != nil {
+			return Outcome{}, err
+		}
+	}
 	if c.Token != nil {
 		if err := a.grant(id, *c.Token); err != nil {
 			return Outcome{}, err
 		}
 	}
-	return Outcome{User: rec.user(id)}, nil
+	out := Outcome{User: rec.user(id)}
+	if link != nil {
+		if out.Room, err = a.useInvite(c.Invite, link, out.User); err != nil {
+			return Outcome{}, err
+		}
+	}
+	return out, nil
 }
 
 // signInable reads an account that may sign in.
@@ -207,6 +232,10 @@ func (a *applier) revokeToken(c RevokeToken) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("decode token: %w", err)
 	}
 	if err := deleteToken(a.tx, c.Hash); err != nil {
+		return Outcome{}, err
+	}
+	// Signing out on a device ends its notifications too.
+	if err := dropPushForToken(a.tx, rec.UserID, c.Hash); err != nil {
 		return Outcome{}, err
 	}
 	a.emit(SignedOut{UserID: rec.UserID, TokenHash: c.Hash, Reason: "signed out"})
@@ -435,5 +464,9 @@ func (a *applier) expire() (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	return Outcome{Count: n + files}, nil
+	invites, err := a.expireInvites()
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Count: n + files + invites}, nil
 }

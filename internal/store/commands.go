@@ -35,11 +35,15 @@ type TokenGrant struct {
 // --- accounts and sign-in ---
 
 // CreateUser registers an account, and with Token signs it in. The first
-// account of a database is its admin.
+// account of a database is its admin. Invite is the hash of an invite
+// link, used up by one; RequireInvite (auth.registration: invite) refuses
+// an account without one, except the first.
 type CreateUser struct {
-	Name         string      `json:"name"`
-	PasswordHash string      `json:"passwordHash"`
-	Token        *TokenGrant `json:"token,omitempty"`
+	Name          string      `json:"name"`
+	PasswordHash  string      `json:"passwordHash"`
+	Token         *TokenGrant `json:"token,omitempty"`
+	Invite        []byte      `json:"invite,omitempty"`
+	RequireInvite bool        `json:"requireInvite,omitempty"`
 }
 
 // IssueToken signs a user in: it stores a token for an account that is
@@ -193,6 +197,7 @@ type PostMessage struct {
 	ReplyTo     uint64   `json:"replyTo,omitempty"`
 	FileIDs     []string `json:"files,omitempty"`
 	Keep        int      `json:"keep,omitempty"`
+	Label       string   `json:"label,omitempty"` // a webhook's name for itself; bots only
 }
 
 // EditMessage replaces the text of the editor's own message.
@@ -242,6 +247,115 @@ type PutFile struct {
 	Quota        UploadQuota `json:"quota"`
 }
 
+// --- reaching people: guests, invite links, bots, webhooks, groups, push ---
+
+// CreateGuest signs in a guest: a name that is no account's and no other
+// guest's, held until EndGuest.
+type CreateGuest struct {
+	Name  string     `json:"name"`
+	Token TokenGrant `json:"token"`
+}
+
+// EndGuest ends a guest whose last connection closed: they leave their
+// rooms, their token goes, and their name is free again.
+type EndGuest struct {
+	UserID uint64 `json:"userId"`
+}
+
+// CreateInviteLink stores an invite link by its hash. ActorID 0 is the
+// operator at the command line; anyone else must be an admin, or own
+// RoomID. MaxUses 0 is no limit but the expiry.
+type CreateInviteLink struct {
+	Hash      []byte    `json:"hash"`
+	ActorID   uint64    `json:"actorId,omitempty"`
+	RoomID    string    `json:"roomId,omitempty"` // where a new account lands
+	ExpiresAt time.Time `json:"expiresAt"`
+	MaxUses   int       `json:"maxUses,omitempty"`
+	MaxLinks  int       `json:"maxLinks,omitempty"` // links one creator may have at once; 0: no limit
+}
+
+// RevokeInviteLink deletes an invite link, named by its ID (InviteLink.ID):
+// its creator and admins may, and the operator (ActorID 0).
+type RevokeInviteLink struct {
+	ID      string `json:"id"`
+	ActorID uint64 `json:"actorId,omitempty"`
+}
+
+// CreateBot registers a bot account that signs in with an API token,
+// stored by its hash; admins only (ActorID 0 is the operator).
+type CreateBot struct {
+	Name      string `json:"name"`
+	TokenHash []byte `json:"tokenHash"`
+	ActorID   uint64 `json:"actorId,omitempty"`
+}
+
+// CreateHook makes an incoming webhook for a room: a bot account named
+// BotName, a member of the room, posts what the hook's URL receives. The
+// URL's secret is stored by its hash. Room owners and admins only
+// (ActorID 0 is the operator).
+type CreateHook struct {
+	Hash     []byte `json:"hash"`
+	RoomID   string `json:"roomId"`
+	ActorID  uint64 `json:"actorId,omitempty"`
+	BotName  string `json:"botName"`
+	MaxHooks int    `json:"maxHooks,omitempty"` // webhooks one room may have; 0: no limit
+}
+
+// DeleteHook revokes a webhook, named by its ID: its bot leaves the room
+// and its account is closed.
+type DeleteHook struct {
+	ID      string `json:"id"`
+	ActorID uint64 `json:"actorId,omitempty"`
+}
+
+// CreateGroup makes a group conversation: a private room named RoomID (a
+// random id the proposer makes) of the creator and MemberIDs, at most
+// MaxMembers in all. Adding the others is the creator's doing, so it
+// counts against the same caps as Invite.
+type CreateGroup struct {
+	RoomID         string   `json:"roomId"`
+	Topic          string   `json:"topic,omitempty"` // names its people, as the proposer put it
+	CreatorID      uint64   `json:"creatorId"`
+	MemberIDs      []uint64 `json:"memberIds"`
+	MaxMembers     int      `json:"maxMembers"`
+	MaxRooms       int      `json:"maxRooms,omitempty"`
+	MaxFromInviter int      `json:"maxFromInviter,omitempty"`
+}
+
+// SetVAPIDKeys stores the server's Web Push key pair (RFC 8292), made by
+// the proposer, unless one is stored already: the first one stays.
+type SetVAPIDKeys struct {
+	Public  string `json:"public"`
+	Private string `json:"private"`
+}
+
+// AddPushSubscription stores a device's Web Push subscription, tied to
+// the sign-in token of that device. A user holds at most Max; past it the
+// oldest goes.
+type AddPushSubscription struct {
+	UserID    uint64 `json:"userId"`
+	TokenHash []byte `json:"tokenHash"`
+	Endpoint  string `json:"endpoint"`
+	P256dh    string `json:"p256dh"`
+	Auth      string `json:"auth"`
+	Max       int    `json:"max,omitempty"`
+}
+
+// RemovePushSubscription deletes a subscription: the device unsubscribed,
+// or its push service answered 404 or 410.
+type RemovePushSubscription struct {
+	UserID   uint64 `json:"userId"`
+	Endpoint string `json:"endpoint"`
+}
+
+// SetNotifyLevel sets what of a room a member is notified of when away:
+// "all", "mentions" (the default) or "nothing".
+type SetNotifyLevel struct {
+	UserID uint64 `json:"userId"`
+	RoomID string `json:"roomId"`
+	Level  string `json:"level"`
+}
+
 // Expire deletes tokens and reset links past their expiry, and uploads no
 // message took within a day, as of the envelope's time.
 type Expire struct{}
@@ -252,33 +366,45 @@ type TrimOlderThan struct {
 	Limit  int       `json:"limit"`
 }
 
-func (CreateUser) commandName() string      { return "createUser" }
-func (IssueToken) commandName() string      { return "issueToken" }
-func (RevokeToken) commandName() string     { return "revokeToken" }
-func (SetPassword) commandName() string     { return "setPassword" }
-func (CreateResetLink) commandName() string { return "createResetLink" }
-func (RedeemResetLink) commandName() string { return "redeemResetLink" }
-func (SetAdmin) commandName() string        { return "setAdmin" }
-func (DeleteUser) commandName() string      { return "deleteUser" }
-func (SuspendUser) commandName() string     { return "suspendUser" }
-func (JoinRoom) commandName() string        { return "joinRoom" }
-func (LeaveRoom) commandName() string       { return "leaveRoom" }
-func (Invite) commandName() string          { return "invite" }
-func (Kick) commandName() string            { return "kick" }
-func (Ban) commandName() string             { return "ban" }
-func (Unban) commandName() string           { return "unban" }
-func (Mute) commandName() string            { return "mute" }
-func (Unmute) commandName() string          { return "unmute" }
-func (SetRole) commandName() string         { return "setRole" }
-func (SetTopic) commandName() string        { return "setTopic" }
-func (PostMessage) commandName() string     { return "postMessage" }
-func (EditMessage) commandName() string     { return "editMessage" }
-func (DeleteMessage) commandName() string   { return "deleteMessage" }
-func (React) commandName() string           { return "react" }
-func (MarkRead) commandName() string        { return "markRead" }
-func (PutFile) commandName() string         { return "putFile" }
-func (Expire) commandName() string          { return "expire" }
-func (TrimOlderThan) commandName() string   { return "trimOlderThan" }
+func (CreateUser) commandName() string             { return "createUser" }
+func (CreateGuest) commandName() string            { return "createGuest" }
+func (EndGuest) commandName() string               { return "endGuest" }
+func (CreateInviteLink) commandName() string       { return "createInviteLink" }
+func (RevokeInviteLink) commandName() string       { return "revokeInviteLink" }
+func (CreateBot) commandName() string              { return "createBot" }
+func (CreateHook) commandName() string             { return "createHook" }
+func (DeleteHook) commandName() string             { return "deleteHook" }
+func (CreateGroup) commandName() string            { return "createGroup" }
+func (SetVAPIDKeys) commandName() string           { return "setVAPIDKeys" }
+func (AddPushSubscription) commandName() string    { return "addPushSubscription" }
+func (RemovePushSubscription) commandName() string { return "removePushSubscription" }
+func (SetNotifyLevel) commandName() string         { return "setNotifyLevel" }
+func (IssueToken) commandName() string             { return "issueToken" }
+func (RevokeToken) commandName() string            { return "revokeToken" }
+func (SetPassword) commandName() string            { return "setPassword" }
+func (CreateResetLink) commandName() string        { return "createResetLink" }
+func (RedeemResetLink) commandName() string        { return "redeemResetLink" }
+func (SetAdmin) commandName() string               { return "setAdmin" }
+func (DeleteUser) commandName() string             { return "deleteUser" }
+func (SuspendUser) commandName() string            { return "suspendUser" }
+func (JoinRoom) commandName() string               { return "joinRoom" }
+func (LeaveRoom) commandName() string              { return "leaveRoom" }
+func (Invite) commandName() string                 { return "invite" }
+func (Kick) commandName() string                   { return "kick" }
+func (Ban) commandName() string                    { return "ban" }
+func (Unban) commandName() string                  { return "unban" }
+func (Mute) commandName() string                   { return "mute" }
+func (Unmute) commandName() string                 { return "unmute" }
+func (SetRole) commandName() string                { return "setRole" }
+func (SetTopic) commandName() string               { return "setTopic" }
+func (PostMessage) commandName() string            { return "postMessage" }
+func (EditMessage) commandName() string            { return "editMessage" }
+func (DeleteMessage) commandName() string          { return "deleteMessage" }
+func (React) commandName() string                  { return "react" }
+func (MarkRead) commandName() string               { return "markRead" }
+func (PutFile) commandName() string                { return "putFile" }
+func (Expire) commandName() string                 { return "expire" }
+func (TrimOlderThan) commandName() string          { return "trimOlderThan" }
 
 // commandTypes maps a command's name to its type, for decoding.
 var commandTypes = func() map[string]reflect.Type {
@@ -286,7 +412,9 @@ var commandTypes = func() map[string]reflect.Type {
 	for _, c := range []Command{CreateUser{}, IssueToken{}, RevokeToken{}, SetPassword{}, CreateResetLink{},
 		RedeemResetLink{}, SetAdmin{}, DeleteUser{}, SuspendUser{}, JoinRoom{}, LeaveRoom{}, Invite{}, Kick{}, Ban{},
 		Unban{}, Mute{}, Unmute{}, SetRole{}, SetTopic{}, PostMessage{}, EditMessage{}, DeleteMessage{}, React{},
-		MarkRead{}, PutFile{}, Expire{}, TrimOlderThan{}} {
+		MarkRead{}, PutFile{}, Expire{}, TrimOlderThan{}, CreateGuest{}, EndGuest{}, CreateInviteLink{}, RevokeInviteLink{},
+		CreateBot{}, CreateHook{}, DeleteHook{}, CreateGroup{}, SetVAPIDKeys{}, AddPushSubscription{},
+		RemovePushSubscription{}, SetNotifyLevel{}} {
 		m[c.commandName()] = reflect.TypeOf(c)
 	}
 	return m
@@ -352,7 +480,9 @@ type Outcome struct {
 	Message   Message    // PostMessage, EditMessage, DeleteMessage, React
 	Added     bool       // React: the emoji was added, not taken away
 	File      StoredFile // PutFile
-	Count     int        // Expire, TrimOlderThan: how many things went
+	Count     int        // Expire, TrimOlderThan: how many things went; SetVAPIDKeys: 1 if stored
+	Hook      Hook       // CreateHook, DeleteHook
+	Invite    InviteLink // CreateInviteLink, RevokeInviteLink
 }
 
 // Applied is one command after its commit: its place in the log, its

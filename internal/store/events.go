@@ -11,8 +11,10 @@ type Event interface{ eventName() string }
 
 // Ref names a user in an event.
 type Ref struct {
-	ID   uint64
-	Name string
+	ID    uint64
+	Name  string
+	Guest bool
+	Bot   bool
 }
 
 // MessagePosted: a message was stored.

@@ -14,6 +14,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	migrateV1ToV2,
 	migrateV2ToV3,
 	migrateV3ToV4,
+	migrateV4ToV5,
 }
 
 // migrate brings a database at version from up to SchemaVersion, one
@@ -78,6 +79,26 @@ func migrateV2ToV3(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// migrateV4ToV5 adds guests, invite links, webhooks, bots' tokens, push
+// subscriptions and notification levels. A database from before keeps
+// the registration it had by default, open; and if it has accounts, its
+// first one was made the admin already.
+func migrateV4ToV5(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketGuests, bucketInvites, bucketHooks, bucketBotTokens, bucketPushSubs, bucketNotify} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(keyRegistration, []byte("open")); err != nil {
+		return err
+	}
+	if tx.Bucket(bucketUsers).Sequence() > 0 {
+		return meta.Put(keyFirstAccount, []byte("1"))
 	}
 	return nil
 }

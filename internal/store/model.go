@@ -18,6 +18,8 @@ type User struct {
 	Admin        bool
 	Deleted      bool
 	Suspended    bool
+	Guest        bool // signed in without a password; gone when their last connection closes
+	Bot          bool // signs in with an API token, or posts through an incoming webhook
 }
 
 // Room is a room's metadata.
@@ -32,6 +34,8 @@ type Room struct {
 	Moderators    []uint64
 	Bans          map[uint64]RoomBan
 	Mutes         map[uint64]time.Time // the zero time: until unmuted
+	Group         bool                 // a group conversation: a private room without a name
+	MaxMembers    int                  // 0: no limit
 }
 
 // RoomBan records who banned a user from a room, and why.
@@ -132,6 +136,8 @@ type Message struct {
 	Reactions  []Reaction
 	Mentions   []uint64 // members named with @name
 	Files      []FileRef
+	Bot        bool   // sent by a bot account or an incoming webhook
+	Label      string // the name a webhook gave for itself (Slack's username)
 }
 
 // ReplyParent quotes the message a reply answers.
@@ -243,6 +249,11 @@ var (
 	ErrFileNotFound     = errors.New("file not found")
 	ErrQuotaExceeded    = errors.New("upload quota exceeded")
 	ErrTooManyReactions = errors.New("too many different reactions on this message")
+	ErrGuestNameInUse   = errors.New("a guest is using this name")
+	ErrInviteRequired   = errors.New("registration needs an invite link")
+	ErrInviteInvalid    = errors.New("invite link is unknown, used up or expired")
+	ErrRoomFull         = errors.New("the conversation has as many members as it may")
+	ErrTooMany          = errors.New("as many of these as allowed exist already")
 )
 
 // MutedError refuses a message from a member muted in its room: until the
@@ -271,3 +282,44 @@ const (
 )
 
 func (e *ForbiddenError) Error() string { return "not allowed for this role" }
+
+// InviteLink is an invite link as its creator sees it; the secret in the
+// URL is not stored, only its hash. ID names it for revoking.
+type InviteLink struct {
+	ID        string
+	CreatedBy uint64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	MaxUses   int // 0: no limit but the expiry
+	Uses      int
+	RoomID    string
+}
+
+// Hook is an incoming webhook: a bot account that posts into one room
+// what the hook's secret URL receives. ID names it for revoking.
+type Hook struct {
+	ID        string
+	RoomID    string
+	BotID     uint64
+	BotName   string
+	CreatedBy uint64
+	CreatedAt time.Time
+}
+
+// PushSubscription is one device's Web Push subscription (RFC 8030),
+// with the keys its messages are encrypted to (RFC 8291).
+type PushSubscription struct {
+	UserID    uint64
+	Endpoint  string
+	P256dh    string
+	Auth      string
+	TokenHash []byte // the sign-in token of the device that subscribed
+	CreatedAt time.Time
+}
+
+// Notify levels: what of a room a member hears of when away.
+const (
+	NotifyAll      = "all"
+	NotifyMentions = "mentions"
+	NotifyNothing  = "nothing"
+)

@@ -140,26 +140,3 @@ func (s *Store) RoomMembers(roomID string) ([]Member, error) {
 	err := s.view(func(tx *bolt.Tx) error { out = roomMembers(tx, roomID); return nil })
 	return out, err
 }
-
-// adminsAmong reports which of the given users are admins; unknown ids
-// are not admins.
-func adminsAmong(tx *bolt.Tx, ids []uint64) (map[uint64]bool, error) {
-	out := map[uint64]bool{}
-	users := tx.Bucket(bucketUsers)
-	for _, id := range ids {
-		v := users.Get(u64key(id))
-		if v == nil {
-			continue
-		}
-		var rec struct {
-			Admin bool `json:"admin"`
-		}
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return nil, fmt.Errorf("decode user %d: %w", id, err)
-		}
-		if rec.Admin {
-			out[id] = true
-		}
-	}
-	return out, nil
-}

@@ -54,6 +54,9 @@ func (s *Store) Users() ([]User, error) {
 func tokenUser(tx *bolt.Tx, hash []byte, now time.Time) (User, time.Time, error) {
 	v := tx.Bucket(bucketTokens).Get(hash)
 	if v == nil {
+		if u, ok := botTokenUser(tx, hash); ok && !u.Deleted && !u.Suspended {
+			return u, botTokenExpiry, nil
+		}
 		return User{}, time.Time{}, ErrNotFound
 	}
 	var rec tokenRecord

@@ -19,7 +19,8 @@ type SignInView struct {
 	Rooms   []Room
 	Reads   map[string]ReadState
 	Directs []DirectConversation
-	Peers   []uint64 // direct conversations, including ones trimmed empty
+	Peers   []uint64          // direct conversations, including ones trimmed empty
+	Notify  map[string]string // rooms whose notify level is not the default
 }
 
 // SignInView reads, in one transaction, the account a token signs in, the
@@ -46,6 +47,7 @@ func (s *Store) SignInView(tokenHash []byte, now time.Time) (SignInView, error) 
 			return err
 		}
 		v.Peers = directPeers(tx, v.User.ID)
+		v.Notify = notifyLevels(tx, v.User.ID)
 		return nil
 	})
 	return v, err
@@ -59,7 +61,9 @@ type JoinView struct {
 	History Page
 	Members []Member
 	Admins  map[uint64]bool // which members are server admins
+	Kinds   Kinds           // which members are guests and bots (and admins)
 	Read    ReadState
+	Notify  string // the user's level for the room, when not the default
 }
 
 // JoinView reads a room as a member sees it on joining: the newest
@@ -84,10 +88,12 @@ func (s *Store) JoinView(roomID string, userID uint64, history int) (JoinView, e
 		for i, m := range v.Members {
 			ids[i] = m.UserID
 		}
-		if v.Admins, err = adminsAmong(tx, ids); err != nil {
+		if v.Kinds, err = kindsAmong(tx, ids); err != nil {
 			return err
 		}
+		v.Admins = v.Kinds.Admins
 		v.Read = s.roomReadStates(tx, userID, []string{roomID})[roomID]
+		v.Notify = notifyLevels(tx, userID)[roomID]
 		return nil
 	})
 	return v, err

@@ -27,7 +27,7 @@ import (
 // SchemaVersion is the layout of the buckets below. Bump it with a
 // migration in migrate.go when the layout changes; a database with a
 // higher version is refused rather than misread.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // appName marks a bbolt file as ours, so parley never writes into some
 // other program's database.
@@ -49,6 +49,12 @@ const appName = "parley"
 //	messages     convKey/seq   -> messageRecord   (nested bucket per conversation)
 //	dmPeers      userID/peerID -> last read seq   (nested bucket per user)
 //	invitedRooms userID/roomID -> inviter's userID (memberships others made; since v4)
+//	guests       userID        -> nil             (guests signed in now; since v5)
+//	inviteLinks  sha256(token) -> inviteRecord    (since v5)
+//	hooks        sha256(token) -> hookRecord      (incoming webhooks; since v5)
+//	botTokens    sha256(token) -> userID          (bots' API tokens; since v5)
+//	pushSubs     userID/sha256(endpoint) -> pushRecord (nested bucket per user; since v5)
+//	notifyPrefs  userID/roomID -> level           (nested bucket per user; since v5)
 var (
 	bucketMeta       = []byte("meta")
 	bucketUsers      = []byte("users")
@@ -66,13 +72,29 @@ var (
 	bucketFileData   = []byte("fileData")
 	bucketUsage      = []byte("usage")
 	bucketInvited    = []byte("invitedRooms")
+	bucketGuests     = []byte("guests")
+	bucketInvites    = []byte("inviteLinks")
+	bucketHooks      = []byte("hooks")
+	bucketBotTokens  = []byte("botTokens")
+	bucketPushSubs   = []byte("pushSubs")
+	bucketNotify     = []byte("notifyPrefs")
 
 	allBuckets = [][]byte{bucketMeta, bucketUsers, bucketUsernames, bucketTokens, bucketRooms,
 		bucketMembers, bucketUserRooms, bucketMessages, bucketDMPeers, bucketUserTokens, bucketResets,
-		bucketRoomReads, bucketFiles, bucketFileData, bucketUsage, bucketInvited}
+		bucketRoomReads, bucketFiles, bucketFileData, bucketUsage, bucketInvited,
+		bucketGuests, bucketInvites, bucketHooks, bucketBotTokens, bucketPushSubs, bucketNotify}
 
 	keyApp    = []byte("app")
 	keySchema = []byte("schema")
+	// keyFirstAccount is set once the first account (not a guest or a
+	// bot) exists: that one became the admin (since v5).
+	keyFirstAccount = []byte("firstAccount")
+	// keyRegistration is auth.registration's default for this database:
+	// "invite" for one created by a parley that had invite links, "open"
+	// for one created before, whose default was open (since v5).
+	keyRegistration = []byte("registrationDefault")
+	// keyVAPID holds the server's Web Push key pair (since v5).
+	keyVAPID = []byte("vapid")
 )
 
 // keyApplied in the meta bucket is the log position of the last command
@@ -297,6 +319,9 @@ func (s *Store) init(path string) error {
 			}
 			meta := tx.Bucket(bucketMeta)
 			if err := meta.Put(keyApp, []byte(appName)); err != nil {
+				return err
+			}
+			if err := meta.Put(keyRegistration, []byte("invite")); err != nil {
 				return err
 			}
 			return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))

@@ -79,7 +79,7 @@ export const moderationMethods = {
   // muteNotice says why the user cannot send, or '' when they can.
   muteNotice(conv) {
     if (!conv?.isRoom || !conv.mute) return '';
-    if (conv.mute.until === null) return `You are muted in #${conv.name}; messages are refused until the mute ends.`;
+    if (conv.mute.until === null) return `You are muted in ${conv.title}; messages are refused until the mute ends.`;
     return this.isMuted(conv) ? mutedText(conv, conv.mute) : '';
   },
 
@@ -141,7 +141,7 @@ export const moderationMethods = {
 
   openModDialog(kind, conv, member) {
     const m = this.mod;
-    const room = `#${conv.name}`;
+    const room = conv.title;
     const texts = {
       mute: [`Mute ${member.username} in ${room}`, `${member.username} stays in the room and can read it, but cannot send or edit messages until the mute ends.`, 'Mute'],
       kick: [`Remove ${member.username} from ${room}`, conv.private
@@ -209,7 +209,7 @@ export const moderationMethods = {
     const mod = canModerate(conv, this.me);
     this.roomPending = null;
     this.roomDialogKey = conv.key;
-    m.roomTitle.textContent = `#${conv.name}`;
+    m.roomTitle.textContent = conv.title;
     m.roomKind.textContent = conv.private
       ? 'Private room: only people who are added can join it, and it is not listed for others.'
       : 'Public room: anyone on this server can find and join it.';
@@ -228,6 +228,7 @@ export const moderationMethods = {
       : 'You can join it again at any time.';
     showIn(m.roomStatus, '');
     showIn(m.roomError, '');
+    this.openReachSections(conv);
     this.shell.closeMembers();
     this.shell.closeDrawer();
     m.room.showModal();

@@ -84,6 +84,7 @@ export const sessionMethods = {
     this.showSignInError('');
     this.setSignInBusy(true);
     this.signInRequest = { username, password, create: !!this.creating };
+    if (this.inviteToken && this.creating) this.signInRequest.invite = this.inviteToken;
     if (this.greeted) this.sendSignIn();
     else {
       this.conn.reconnectNow();

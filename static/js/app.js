@@ -14,6 +14,7 @@
 import { accountMethods } from './app-account.js';
 import { messageMethods } from './app-messages.js';
 import { moderationMethods } from './app-moderation.js';
+import { reachMethods } from './app-reach.js';
 import { readMethods } from './app-reads.js';
 import { roomMethods } from './app-rooms.js';
 import { renderMethods } from './app-render.js';
@@ -154,9 +155,11 @@ export class App {
     this.initMessages();
     this.initModeration();
     this.initSearch();
+    this.initReach();
   }
 
   start() {
+    if (!this.resetToken) this.inviteOnStart();
     if (this.resetToken) this.showReset();
     else if (this.token) this.shell.showBoot();
     else this.showSignIn();
@@ -191,6 +194,7 @@ export class App {
       const res = await toggleNotifications();
       if (res.why) this.shell.toast(res.why, 'error');
       this.renderNotifyToggle();
+      this.syncPush();
     });
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible') this.markRead();
@@ -302,6 +306,12 @@ export class App {
       roleChanged: (d) => this.onModerationEvent('roleChanged', d),
       roomUpdated: (d) => this.onModerationEvent('roomUpdated', d),
       invited: this.onInvited,
+      people: this.onPeople,
+      inviteCreated: this.onInviteCreated,
+      hooks: this.onHooks,
+      hookCreated: this.onHookCreated,
+      hookDeleted: this.onHookDeleted,
+      notifyUpdated: (d) => this.dispatch('notifyUpdated', d),
       error: this.onError,
     }[type];
     if (handler) handler.call(this, d);
@@ -331,7 +341,8 @@ export class App {
     this.renderMe();
     this.shell.showApp();
     if (how === 'reset') this.resetDone();
-    let key = this.current;
+    const landed = this.afterAuthenticated(d);
+    let key = landed || this.current;
     if (!key || !this.convs.has(key)) {
       const saved = this.prefs.current;
       key = saved && this.convs.has(saved) ? saved : this.sidebarOrder()[0]?.key || null;
@@ -650,7 +661,7 @@ export class App {
   maybeNotify(conv, m) {
     if (m.senderId === this.me.userId || (this.isVisible(conv) && document.hasFocus())) return;
     if (conv.isRoom && !this.mentionsMe(m)) return;
-    const title = conv.isRoom ? `${m.senderName} in #${conv.name}` : m.senderName;
+    const title = conv.isRoom ? `${m.senderName} in ${conv.title}` : m.senderName;
     const body = m.content || (m.files?.length ? `Sent ${m.files.length === 1 ? m.files[0].name : `${m.files.length} files`}` : '');
     notify(title, body, conv.key, () => this.open(conv.key));
   }
@@ -669,7 +680,7 @@ export class App {
 
   onJoined(d) {
     const i = this.joinQueue.findIndex((r) => r.roomId === d.roomId);
-    const req = i >= 0 ? this.joinQueue.splice(i, 1)[0] : { open: false };
+    const req = i >= 0 ? this.joinQueue.splice(i, 1)[0] : { open: this.takeGroup(d) };
     const changed = this.dispatch('joined', d);
     const conv = this.convs.get(changed.key);
     if (conv.mute) this.scheduleUnmute(conv, this.me.userId, conv.mute.until);
@@ -686,6 +697,7 @@ export class App {
   onError(d) {
     if (d.type === 'auth') return this.onAuthError(d);
     if (this.onAccountError(d)) return;
+    if (this.onReachError(d)) return;
     if (this.onModerationError(d)) return;
     if (this.onMessageError(d)) return;
     if (d.clientMsgId) {
@@ -761,5 +773,5 @@ export class App {
   }
 }
 
-Object.assign(App.prototype, sessionMethods, accountMethods, roomMethods, readMethods, messageMethods,
+Object.assign(App.prototype, sessionMethods, accountMethods, roomMethods, readMethods, messageMethods, reachMethods,
   threadMethods, moderationMethods, searchMethods, renderMethods);

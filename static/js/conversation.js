@@ -25,6 +25,8 @@ export class Conversation {
     this.id = id; // roomId, or the peer's userId
     this.name = name; // room id, or the peer's username
     this.key = kind === 'room' ? roomKey(id) : dmKey(id);
+    this.group = false; // a group conversation: a private room named by its people (topic)
+    this.notify = 'mentions'; // push when away: 'all', 'mentions' or 'nothing'
     this.messages = []; // confirmed, ascending id
     this.byId = new Map();
     this.gen = 0; // counts resets: views holding ids of the old run start over
@@ -68,7 +70,10 @@ export class Conversation {
     return this.kind === 'room';
   }
 
+  // title is how the conversation is named: #room, a group's people (its
+  // topic), or the peer's name.
   get title() {
+    if (this.group) return this.topic || 'Group';
     return this.isRoom ? `#${this.name}` : this.name;
   }
 

@@ -40,7 +40,11 @@ export function messageRow(m, opts, ctx) {
     ? h('div', { class: 'msg-gutter' }, h('time', { class: 'msg-hover-time', datetime: m.timestamp, 'aria-hidden': 'true', text: formatTime(date) }))
     : h('div', { class: 'msg-gutter' }, avatar(m.senderName));
   const meta = h('div', { class: continued ? 'msg-meta visually-hidden' : 'msg-meta' },
-    h('span', { class: 'msg-sender', text: m.senderName }), ' ', time);
+    h('span', { class: 'msg-sender', text: m.senderName }), ' ');
+  // A webhook's name for itself (Slack's username) is a label beside the
+  // bot's: it never replaces the name a message was really sent by.
+  if (m.bot) meta.append(h('span', { class: 'member-tag msg-bot', text: m.botLabel ? `bot · ${m.botLabel}` : 'bot' }), ' ');
+  meta.append(time);
   const body = h('div', { class: 'msg-main' }, meta);
 
   if (m.replyTo && !m.deleted && m.replyTo.id !== ctx.hideQuote) body.append(quoteView(m, ctx));

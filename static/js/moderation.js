@@ -85,5 +85,5 @@ export function removedText(type, d, isPrivate) {
 export function mutedText(conv, mute) {
   const by = mute.by ? ` by ${mute.by}` : '';
   const why = mute.reason ? ` Reason: “${mute.reason}”.` : '';
-  return `You were muted in #${conv.name}${by}, ${muteUntilText(mute.until, 'you')}.${why}`;
+  return `You were muted in ${conv.title}${by}, ${muteUntilText(mute.until, 'you')}.${why}`;
 }

@@ -31,7 +31,7 @@ export function renderRooms(ul, rooms, currentKey, open) {
     (c) => h('li', {},
       h('button', { type: 'button', class: 'nav-item', dataset: { room: c.id }, onclick: () => open(c.key) },
         h('span', { class: 'nav-icon', 'aria-hidden': 'true', text: '#' }),
-        h('span', { class: 'nav-label', text: c.name }),
+        h('span', { class: 'nav-label', text: c.group ? c.title : c.name }),
         h('span', { class: 'visually-hidden nav-private' }),
         h('span', { class: 'nav-mention', hidden: true }),
         // Red is for mentions; a room's unread count is quiet.
@@ -42,7 +42,8 @@ export function renderRooms(ul, rooms, currentKey, open) {
       btn.classList.toggle('has-unread', c.unread > 0);
       if (c.key === currentKey) btn.setAttribute('aria-current', 'page');
       else btn.removeAttribute('aria-current');
-      btn.querySelector('.nav-private').textContent = c.private ? ' (private)' : '';
+      btn.querySelector('.nav-private').textContent = c.group ? ' (group)' : c.private ? ' (private)' : '';
+      btn.querySelector('.nav-label').textContent = c.group ? c.title : c.name;
       const icon = btn.querySelector('.nav-icon');
       if (icon.dataset.private !== String(c.private)) {
         icon.dataset.private = String(c.private);
@@ -112,6 +113,8 @@ export function renderMembers(onlineUl, offlineUl, members, me, acts) {
         badges.push(h('span', { class: `role-badge role-${m.role}`, text: m.role === 'owner' ? 'Owner' : 'Mod', title: m.role === 'owner' ? 'Owner' : 'Moderator' }));
       }
       if (m.muted) badges.push(h('span', { class: 'muted-badge', text: 'Muted', title: 'Muted in this room' }));
+      if (m.guest) badges.push(h('span', { class: 'member-tag', text: 'guest', title: 'Signed in as a guest, without an account' }));
+      if (m.bot) badges.push(h('span', { class: 'member-tag', text: 'bot', title: 'A bot or an incoming webhook' }));
       el.querySelector('.member-badges').replaceChildren(...badges);
       // The name is the visible text with the state in words: badges
       // such as "Mod" are read as they show.

@@ -85,8 +85,9 @@ const HANDLERS = {
       Object.assign(state, fresh);
       state.changed = { key: null, added: [], ownSend: false, took: false };
     }
-    state.me = { userId: d.userId, username: d.username, isAdmin: !!d.isAdmin };
+    state.me = { userId: d.userId, username: d.username, isAdmin: !!d.isAdmin, guest: !!d.guest, bot: !!d.bot };
     state.maxUploadBytes = d.maxUploadBytes || 0;
+    state.vapidPublicKey = d.vapidPublicKey || '';
     state.online = new Map((d.onlineUsers || []).map((u) => [u.userId, u.username]));
     // The server's list of my rooms is the truth: I may have joined or
     // left elsewhere while this page was away.
@@ -100,6 +101,8 @@ const HANDLERS = {
       conv.hasMessages = !!r.lastMessageAt;
       conv.topic = r.topic || '';
       conv.private = !!r.private;
+      conv.group = !!r.group;
+      conv.notify = r.notify || 'mentions';
       conv.role = r.role || 'member';
       if (r.lastMessageAt && r.lastMessageAt > conv.lastActivity) conv.lastActivity = r.lastMessageAt;
       setReadState(conv, r.lastRead, r.unread ?? 0, r.mentions ?? 0);
@@ -130,6 +133,8 @@ const HANDLERS = {
     conv.memberCount = conv.members.size;
     conv.topic = d.topic || '';
     conv.private = !!d.private;
+    conv.group = !!d.group;
+    conv.notify = d.notify || 'mentions';
     conv.role = d.role || 'member';
     syncMyMute(state, conv);
     if (d.lastRead && d.lastRead > conv.lastRead) setReadState(conv, d.lastRead, conv.unread, conv.mentions);
@@ -255,7 +260,10 @@ const HANDLERS = {
     state.changed.key = conv.key;
     learnName(state, d.userId, d.username);
     if (!conv.members.has(d.userId)) conv.memberCount++;
-    conv.members.set(d.userId, { userId: d.userId, username: d.username, online: state.online.has(d.userId), role: 'member', muted: false });
+    conv.members.set(d.userId, {
+      userId: d.userId, username: d.username, online: state.online.has(d.userId), role: 'member', muted: false,
+      guest: !!d.guest, bot: !!d.bot,
+    });
     if (d.invitedBy) {
       learnName(state, d.invitedBy.userId, d.invitedBy.username);
       conv.addEvent(eventText('invited', { ...d, by: d.invitedBy }, state.me), false, { type: 'joined', userId: d.userId }, frame.now);
@@ -280,12 +288,20 @@ const HANDLERS = {
     if (state.thread?.key === key) state.thread = null;
   },
 
+  notifyUpdated(state, d) {
+    const conv = state.convs.get(roomKey(d.roomId));
+    if (!conv) return;
+    conv.notify = d.level;
+    state.changed.key = conv.key;
+  },
+
   invited(state, d, frame) {
     const r = d.room;
     const conv = ensureRoom(state, r.roomId);
     state.changed.key = conv.key;
     conv.topic = r.topic || '';
     conv.private = !!r.private;
+    conv.group = !!r.group;
     conv.memberCount = r.memberCount;
     conv.role = 'member';
     conv.hasMessages = !!r.lastMessageAt;

@@ -20,7 +20,7 @@ export class ThreadPanel {
   render(thread, conv, pending, ctx) {
     const { list, status, where, scroller } = this.els;
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
-    where.textContent = conv.isRoom ? `in #${conv.name}` : `with ${conv.name}`;
+    where.textContent = conv.isRoom ? `in ${conv.title}` : `with ${conv.name}`;
     status.textContent = thread.error || (thread.loading ? 'Loading the thread…' : '');
     const rows = [];
     const add = (m, isPending) => {

@@ -435,7 +435,7 @@ export class Timeline {
       text = `It keeps only the most recent messages of each ${conv.isRoom ? 'room' : 'conversation'}; this is the oldest one it still has.`;
     } else if (conv.isRoom) {
       icon = '#';
-      title = `This is the very beginning of #${conv.name}`;
+      title = `This is the very beginning of ${conv.title}`;
       text = conv.topic || 'Say hello! Everyone in the room sees what you write here.';
     } else {
       icon = '@';
