@@ -55,6 +55,7 @@ export PARLEY_LIMITS_FRAMES_PER_SECOND=0
 export PARLEY_LIMITS_CONNECTIONS_PER_IP=0
 export PARLEY_LIMITS_ROOMS_CREATED_PER_HOUR=0
 export PARLEY_AUTH_SIGNUPS_PER_IP_PER_HOUR=0
+export PARLEY_AUTH_REGISTRATION=open # the load tool signs its accounts up
 export PARLEY_LOG_LEVEL=warn
 
 log "building a profiling copy of parley $commit in $work"

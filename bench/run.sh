@@ -99,6 +99,9 @@ export PARLEY_LIMITS_FRAMES_PER_SECOND=0
 export PARLEY_LIMITS_CONNECTIONS_PER_IP=0
 export PARLEY_LIMITS_ROOMS_CREATED_PER_HOUR=0
 export PARLEY_AUTH_SIGNUPS_PER_IP_PER_HOUR=0
+# The load tool signs its accounts up itself (a new database takes members
+# by invite link otherwise; "open" was the default before).
+export PARLEY_AUTH_REGISTRATION=open
 export PARLEY_LOG_LEVEL=warn
 
 log "building parley $commit and the load tool in $work"
