@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 
 	"parley/internal/store"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -36,12 +34,16 @@ type Log struct {
 	closeOnce sync.Once
 
 	// What the program shows in /metrics and /readyz.
-	applied    atomic.Uint64 // stream position of the last command applied here
-	pending    atomic.Uint64 // commands in the stream not yet delivered here
-	caughtUp   atomic.Bool   // applied everything the stream held when the node started, at least
-	publishNs  atomic.Int64  // the last publish's time to its acknowledgement
-	publishing atomic.Int64  // publishes waiting for their acknowledgement
-	stalled    atomic.Bool   // applying failed and is being retried
+	applied   atomic.Uint64 // stream position of the last command applied here
+	pending   atomic.Uint64 // commands in the stream not yet delivered here
+	caughtUp  atomic.Bool   // applied everything the stream held when the node started, at least
+	publishNs atomic.Int64  // the last publish's time to its acknowledgement
+	stalled   atomic.Bool   // applying failed and is being retried
+
+	proposals chan *proposal     // commands waiting to be published (propose.go)
+	pubStop   context.CancelFunc // stops the publishers
+	pubClosed <-chan struct{}    // closed when they stop
+	pubDone   sync.WaitGroup
 
 	// ObservePublish, when set before the first Propose, is told how
 	// long each publish took to be acknowledged.
@@ -93,64 +95,10 @@ func (n *Node) Log(st *store.Store) (*Log, error) {
 		return nil, fmt.Errorf("consume stream %s: %w", streamName, err)
 	}
 	go l.applier(ctx, target)
+	l.startPublishers()
 	l.log.Info("applying the log", "from", from+1, "stream_last", target)
 	return l, nil
 }
-
-// Propose publishes a command and returns once a quorum of the stream's
-// replicas has stored it. While the stream elects a new leader (seconds,
-// after its leader's node died) publishes go unanswered; each attempt
-// gives up after publishTimeout and the next is made with the same
-// message id, so a command whose acknowledgement was lost is stored once.
-func (l *Log) Propose(ctx context.Context, env store.Envelope) error {
-	data, err := json.Marshal(env)
-	if err != nil {
-		return err
-	}
-	l.publishing.Add(1)
-	defer l.publishing.Add(-1)
-	start := time.Now()
-	// An attempt that timed out may have been stored, its acknowledgement
-	// lost; one the server refused, or that never left, was not.
-	maybeStored := false
-	for {
-		actx, cancel := context.WithTimeout(ctx, publishTimeout)
-		_, err = l.n.js.Publish(actx, logSubject, data, jetstream.WithMsgID(env.ID))
-		cancel()
-		if err == nil {
-			break
-		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
-			maybeStored = true
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	took := time.Since(start)
-	l.publishNs.Store(int64(took))
-	switch {
-	case err == nil:
-	case maybeStored:
-		return fmt.Errorf("%w: publish to the cluster log: %w", store.ErrUnconfirmed, err)
-	default:
-		return fmt.Errorf("%w: publish to the cluster log: %w", store.ErrUnavailable, err)
-	}
-	if l.ObservePublish != nil {
-		l.ObservePublish(took)
-	}
-	return nil
-}
-
-// publishTimeout bounds one attempt to publish a command.
-const publishTimeout = 2 * time.Second
 
 // Batches yields every batch this node applied, in stream order; it is
 // closed after Close.
@@ -164,6 +112,8 @@ func (l *Log) Batches() <-chan store.Batch { return l.out }
 // connection. Close waits for Stop only briefly.
 func (l *Log) Close() {
 	l.closeOnce.Do(func() {
+		l.pubStop()
+		l.pubDone.Wait()
 		stopped := make(chan struct{})
 		go func() { defer close(stopped); l.cc.Stop() }()
 		select {
@@ -246,14 +196,19 @@ func (l *Log) add(m jetstream.Msg, envs *[]store.Envelope, seqs *[]uint64) {
 		l.log.Error("log message without metadata; skipped", "err", err)
 		return
 	}
-	var env store.Envelope
-	if err := json.Unmarshal(m.Data(), &env); err != nil {
+	envs0, err := decodeEntry(m.Data())
+	if err == nil && len(envs0) == 0 {
+		err = errors.New("an empty batch")
+	}
+	if err != nil {
 		l.log.Error("undecodable command in the log; it changes nothing", "seq", meta.Sequence.Stream, "err", err)
-		env = store.Envelope{ID: fmt.Sprintf("undecodable-%d", meta.Sequence.Stream)}
+		envs0 = []store.Envelope{{ID: fmt.Sprintf("undecodable-%d", meta.Sequence.Stream)}}
 	}
 	l.pending.Store(meta.NumPending)
-	*envs = append(*envs, env)
-	*seqs = append(*seqs, meta.Sequence.Stream)
+	for _, env := range envs0 {
+		*envs = append(*envs, env)
+		*seqs = append(*seqs, meta.Sequence.Stream)
+	}
 }
 
 // Applied is the stream position of the last command applied here.

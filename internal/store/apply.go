@@ -30,10 +30,12 @@ func (s *Store) applyBatch(envs []Envelope) Batch { return s.apply(envs, nil) }
 var ErrGap = errors.New("commands are missing from the log")
 
 // ApplyLogged applies commands at the positions a replicated log gave
-// them (seqs[i] is envs[i]'s), in one transaction. A command at or before
-// the database's position was applied already and is skipped, so a
-// replayed command never applies twice; one past the next position fails
-// the batch with ErrGap.
+// them (seqs[i] is envs[i]'s), in one transaction. Several commands may
+// share a position (one log entry carrying a batch of commands); they
+// must then be given together, in order. A command at or before the
+// database's position was applied already and is skipped, so a replayed
+// command never applies twice; one past the next position fails the
+// batch with ErrGap.
 func (s *Store) ApplyLogged(envs []Envelope, seqs []uint64) Batch { return s.apply(envs, seqs) }
 
 // apply applies envs in one transaction, at seqs or (nil) numbered on
@@ -45,15 +47,19 @@ func (s *Store) apply(envs []Envelope, seqs []uint64) Batch {
 	err := s.safeUpdate(func(tx *bolt.Tx) error {
 		a := newApplier(tx, s)
 		last := appliedSeq(tx)
+		var current uint64 // the position being applied in this transaction
 		for i, env := range envs {
 			seq := last + 1
 			if seqs != nil {
 				switch {
+				case seqs[i] == current:
+					seq = current // the rest of a log entry's batch
 				case seqs[i] <= last:
 					continue // applied before
 				case seqs[i] > last+1:
 					return fmt.Errorf("%w: want position %d, got %d", ErrGap, last+1, seqs[i])
 				}
+				current = seq
 			}
 			ap := Applied{Seq: seq, Env: env}
 			ap.Outcome, ap.Events = a.apply(env)

@@ -371,3 +371,44 @@ func TestStore_PostChecksMembershipAndMute(t *testing.T) {
 		t.Fatalf("history holds %d messages, want only the one sent after the mute", len(p.Messages))
 	}
 }
+
+// TestApplyLogged_BatchesShareAPosition: a cluster's log entry may carry
+// several commands at one position. They apply together, the database's
+// position moves once, and an entry delivered again (a consumer that
+// restarted) applies nothing twice; a missing entry is a gap.
+func TestApplyLogged_BatchesShareAPosition(t *testing.T) {
+	st := mustOpen(t, filepath.Join(t.TempDir(), "parley.db"))
+	at := time.Now()
+	user := func(id, name string) Envelope {
+		return Envelope{ID: id, Time: at, Cmd: CreateUser{Name: name, PasswordHash: "hash"}}
+	}
+	b := st.ApplyLogged([]Envelope{user("a", "ann"), user("b", "ben"), user("c", "cat")}, []uint64{1, 1, 1})
+	if b.Err != nil || len(b.Applied) != 3 {
+		t.Fatalf("first entry: %d applied, err %v", len(b.Applied), b.Err)
+	}
+	for _, ap := range b.Applied {
+		if ap.Seq != 1 || ap.Outcome.Err != nil {
+			t.Fatalf("%s: position %d, outcome %v", ap.Env.ID, ap.Seq, ap.Outcome.Err)
+		}
+	}
+	if st.AppliedSeq() != 1 {
+		t.Fatalf("position after the first entry = %d, want 1", st.AppliedSeq())
+	}
+	// The first entry again, with the second: only the second applies.
+	b = st.ApplyLogged([]Envelope{user("a", "ann"), user("b", "ben"), user("c", "cat"), user("d", "dan"), user("e", "eve")},
+		[]uint64{1, 1, 1, 2, 2})
+	if b.Err != nil || len(b.Applied) != 2 || b.Applied[0].Env.ID != "d" || b.Applied[1].Seq != 2 {
+		t.Fatalf("replayed entry and the next: %+v, err %v", b.Applied, b.Err)
+	}
+	for _, name := range []string{"ann", "ben", "cat", "dan", "eve"} {
+		if _, err := st.UserByName(name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if b := st.ApplyLogged([]Envelope{user("g", "gus")}, []uint64{4}); !errors.Is(b.Err, ErrGap) {
+		t.Fatalf("entry 4 after 2: err %v, want ErrGap", b.Err)
+	}
+	if _, err := st.UserByName("gus"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("gus after a gap: %v, want not found", err)
+	}
+}
