@@ -104,7 +104,7 @@ func newMetrics() *metrics {
 // the log, its NATS connection, and how long publishing takes.
 func (m *metrics) watchCluster(node *cluster.Node, log *cluster.Log) {
 	publish := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "parley_cluster_publish_seconds", Help: "Time from publishing a command to the cluster log to its acknowledgement by a quorum.",
+		Name: "parley_cluster_publish_seconds", Help: "Time from publishing a batch of commands to the cluster log to its acknowledgement by a quorum.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	})
 	log.ObservePublish = func(d time.Duration) { publish.Observe(d.Seconds()) }
