@@ -67,6 +67,9 @@ func TestBrowser_EventsSurviveReload(t *testing.T) {
 	alice.waitJS("bob in the member list", `!!document.querySelector('#members [data-menu="bob"]')`)
 	alice.memberAction("bob", "kick")
 	alice.click("#mod-submit")
+	// The dialog closes when the server has answered; until then it is
+	// modal and the composer cannot take focus.
+	alice.waitJS("the moderation dialog closed", `!document.getElementById('mod-dialog').open`)
 	alice.send("after the events")
 	lines := []string{"bob joined the room", "You set the topic: plans", "You removed bob from the room"}
 	for _, l := range lines {
