@@ -366,7 +366,7 @@ func (d *dispatcher) refuseBinary(s *session) {
 
 // isStoreDown: the store failed, and has logged it once already.
 func isStoreDown(err error) bool {
-	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrStoreClosed)
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrStoreClosed) || errors.Is(err, store.ErrUnconfirmed)
 }
 
 // allowFrame spends one token of the connection's allowance: chat,

@@ -41,8 +41,11 @@ func (h *authHandlers) signInGuest(ctx context.Context, s *session, name string)
 		return err
 	}
 	if err := h.attach(s, hash, token, authResult{}); err != nil {
-		// Nobody will close a connection for this guest: end it now.
-		_ = h.bus.Send(context.Background(), "", store.EndGuest{UserID: out.User.ID}, func(store.Applied) {})
+		// Nobody will close a connection for this guest: end it now (or,
+		// if the log does not take it in time, the janitor's sweep will).
+		ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+		_ = h.bus.Send(ctx, "", store.EndGuest{UserID: out.User.ID}, func(store.Applied) {})
+		cancel()
 		return err
 	}
 	return nil
@@ -65,7 +68,11 @@ func (g *guestReaper) closed(s *session) {
 		return
 	}
 	id, name := s.user.ID, s.user.Name
-	err := g.bus.Send(context.Background(), "", store.EndGuest{UserID: id}, func(ap store.Applied) {
+	// Bounded: this runs as the connection closes, and a shutdown waits
+	// for that; a guest the log did not take in time is the sweep's.
+	ctx, cancel := context.WithTimeout(context.Background(), handlerTimeout)
+	defer cancel()
+	err := g.bus.Send(ctx, "", store.EndGuest{UserID: id}, func(ap store.Applied) {
 		if ap.Outcome.Err == nil {
 			g.log.Info("guest left; the name is free", "user", name)
 		}

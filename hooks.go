@@ -123,6 +123,9 @@ func (h *hooks) handlePost(w http.ResponseWriter, r *http.Request) {
 		writeHook(w, http.StatusForbidden, hookReply{Code: codeMuted, Error: "the hook's bot is muted in " + hook.RoomID})
 	case errors.Is(err, store.ErrNotMember), errors.Is(err, store.ErrRoomNotFound), errors.Is(err, store.ErrNotFound):
 		writeHook(w, http.StatusForbidden, hookReply{Code: codeNotMember, Error: "the hook's bot is no longer in " + hook.RoomID})
+	case errors.Is(err, store.ErrUnconfirmed):
+		// A retry could post it twice.
+		writeHook(w, http.StatusServiceUnavailable, hookReply{Code: codeUnconfirmed, Error: "the server did not confirm the post in time; it may still appear, so check the room before trying again"})
 	case err != nil:
 		if !isStoreDown(err) {
 			h.log.Error("hook post failed", "hook", hook.ID, "err", err)

@@ -112,9 +112,9 @@ func (m *metrics) watchCluster(node *cluster.Node, log *cluster.Log) {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	m.registry.MustRegister(publish,
-		gauge("parley_cluster_applied_seq", "Position in the cluster log of the last command this node applied.",
+		gauge("parley_cluster_applied_seq", "Position in the cluster log of the last entry this node applied.",
 			func() float64 { return float64(log.Applied()) }),
-		gauge("parley_cluster_lag", "Commands in the cluster log this node has yet to apply.",
+		gauge("parley_cluster_lag", "Entries of the cluster log (each a command or a batch of them) this node has yet to apply.",
 			func() float64 { return float64(log.Lag()) }),
 		gauge("parley_cluster_nats_connected", "1 while this node's NATS connection is up.", func() float64 {
 			if node.Connected() {

@@ -40,10 +40,14 @@ type Log struct {
 	publishNs atomic.Int64  // the last publish's time to its acknowledgement
 	stalled   atomic.Bool   // applying failed and is being retried
 
-	proposals chan *proposal     // commands waiting to be published (propose.go)
-	pubStop   context.CancelFunc // stops the publishers
-	pubClosed <-chan struct{}    // closed when they stop
-	pubDone   sync.WaitGroup
+	proposals     chan *proposal     // commands waiting to be published (propose.go)
+	pubStop       context.CancelFunc // stops the publishers
+	pubClosed     <-chan struct{}    // closed when they are told to stop
+	pubDrained    chan struct{}      // closed when every taken proposal has its answer
+	pubDone       sync.WaitGroup
+	maxBatchBytes int // what one stream message may carry
+
+	lastAdded uint64 // stream position of the last message add took (applier goroutine)
 
 	// ObservePublish, when set before the first Propose, is told how
 	// long each publish took to be acknowledged.
@@ -112,8 +116,7 @@ func (l *Log) Batches() <-chan store.Batch { return l.out }
 // connection. Close waits for Stop only briefly.
 func (l *Log) Close() {
 	l.closeOnce.Do(func() {
-		l.pubStop()
-		l.pubDone.Wait()
+		l.stopPublishers()
 		stopped := make(chan struct{})
 		go func() { defer close(stopped); l.cc.Stop() }()
 		select {
@@ -196,26 +199,27 @@ func (l *Log) add(m jetstream.Msg, envs *[]store.Envelope, seqs *[]uint64) {
 		l.log.Error("log message without metadata; skipped", "err", err)
 		return
 	}
-	envs0, err := decodeEntry(m.Data())
-	if err == nil && len(envs0) == 0 {
-		err = errors.New("an empty batch")
+	seq := meta.Sequence.Stream
+	if seq <= l.lastAdded {
+		return // delivered twice: its commands are in this batch or applied
 	}
+	l.lastAdded = seq
+	entry, bad, err := decodeEntry(m.Data(), seq)
 	if err != nil {
-		l.log.Error("undecodable command in the log; it changes nothing", "seq", meta.Sequence.Stream, "err", err)
-		envs0 = []store.Envelope{{ID: fmt.Sprintf("undecodable-%d", meta.Sequence.Stream)}}
+		l.log.Error("undecodable commands in the log; they change nothing", "seq", seq, "commands", bad, "err", err)
 	}
 	l.pending.Store(meta.NumPending)
-	for _, env := range envs0 {
+	for _, env := range entry {
 		*envs = append(*envs, env)
-		*seqs = append(*seqs, meta.Sequence.Stream)
+		*seqs = append(*seqs, seq)
 	}
 }
 
 // Applied is the stream position of the last command applied here.
 func (l *Log) Applied() uint64 { return l.applied.Load() }
 
-// Lag is how many commands of the stream this node has yet to apply, as
-// of the last one delivered.
+// Lag is how many entries of the stream (each a command or a batch of
+// them) this node has yet to apply, as of the last one delivered.
 func (l *Log) Lag() uint64 { return l.pending.Load() + uint64(len(l.raw)) }
 
 // Ready reports whether this node has caught up with the log as it was

@@ -27,6 +27,10 @@ const (
 	proposeQueue     = 4096      // commands waiting for a publisher
 	publishTimeout   = 2 * time.Second
 	publishRetryWait = 100 * time.Millisecond
+	// A batch is retried for at most this long: well inside the stream's
+	// duplicate window (dupWindow), so a retry of a batch that was stored
+	// after all is recognised and dropped, never applied twice.
+	maxRetryFor = time.Minute
 )
 
 // proposal is one command waiting to be in the log.
@@ -52,6 +56,11 @@ func (l *Log) Propose(ctx context.Context, env store.Envelope) error {
 	}
 	p := &proposal{ctx: ctx, id: env.ID, data: data, done: make(chan error, 1)}
 	select {
+	case <-l.pubClosed:
+		return store.ErrStoreClosed
+	default:
+	}
+	select {
 	case l.proposals <- p:
 	case <-ctx.Done():
 		return fmt.Errorf("%w: the cluster log's queue is full: %w", store.ErrUnavailable, ctx.Err())
@@ -63,16 +72,30 @@ func (l *Log) Propose(ctx context.Context, env store.Envelope) error {
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("%w: publish to the cluster log: %w", store.ErrUnconfirmed, ctx.Err())
-	case <-l.pubClosed:
-		return fmt.Errorf("%w: the node is leaving", store.ErrUnconfirmed)
+	case <-l.pubDrained:
+		// Every proposal a publisher took, or Close found queued, has
+		// its answer by now; one that is still unanswered came in late
+		// and was never sent.
+		select {
+		case err := <-p.done:
+			return err
+		default:
+			return store.ErrStoreClosed
+		}
 	}
 }
 
 // startPublishers starts the goroutines that publish what is proposed;
-// Close stops them.
+// stopPublishers stops them.
 func (l *Log) startPublishers() {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.proposals, l.pubStop, l.pubClosed = make(chan *proposal, proposeQueue), cancel, ctx.Done()
+	l.pubDrained = make(chan struct{})
+	// A batch must fit in one NATS message, whatever the server allows.
+	l.maxBatchBytes = maxProposeBytes
+	if mp := int(l.n.nc.MaxPayload()); mp > 0 && mp-1024 < l.maxBatchBytes {
+		l.maxBatchBytes = max(mp-1024, 1)
+	}
 	for range publishers {
 		l.pubDone.Add(1)
 		go func() {
@@ -82,25 +105,56 @@ func (l *Log) startPublishers() {
 	}
 }
 
+// stopPublishers stops the publishers (a publish under way ends as
+// ErrUnconfirmed: it may have been stored) and answers what was still
+// queued: it was never sent.
+func (l *Log) stopPublishers() {
+	l.pubStop()
+	l.pubDone.Wait()
+	for {
+		select {
+		case p := <-l.proposals:
+			p.done <- store.ErrStoreClosed
+		default:
+			close(l.pubDrained)
+			return
+		}
+	}
+}
+
 // publisher takes a proposal and whatever else is waiting, publishes them
 // as one message, and answers each proposer.
 func (l *Log) publisher(ctx context.Context) {
 	batch := make([]*proposal, 0, maxProposeBatch)
+	var next *proposal // taken, but too big for the batch it would have joined
+	defer func() {
+		if next != nil {
+			next.done <- store.ErrStoreClosed
+		}
+	}()
 	for {
 		batch = batch[:0]
-		select {
-		case p := <-l.proposals:
-			batch = append(batch, p)
-		case <-ctx.Done():
-			return
-		}
-		size := len(batch[0].data)
-	fill:
-		for len(batch) < maxProposeBatch && size < maxProposeBytes {
+		if next != nil {
+			batch, next = append(batch, next), nil
+		} else {
 			select {
 			case p := <-l.proposals:
 				batch = append(batch, p)
-				size += len(p.data)
+			case <-ctx.Done():
+				return
+			}
+		}
+		size := len(batch[0].data) + 2
+	fill:
+		for len(batch) < maxProposeBatch {
+			select {
+			case p := <-l.proposals:
+				if size+len(p.data)+1 > l.maxBatchBytes {
+					next = p
+					break fill
+				}
+				batch = append(batch, p)
+				size += len(p.data) + 1
 			default:
 				break fill
 			}
@@ -124,7 +178,8 @@ func (l *Log) publisher(ctx context.Context) {
 }
 
 // publish puts one batch into the stream, retrying with the same message
-// id until it is stored, every proposer has given up, or the log closes.
+// id until it is stored, every proposer has given up, the log closes, or
+// maxRetryFor has passed.
 func (l *Log) publish(ctx context.Context, batch []*proposal) error {
 	data, id := batch[0].data, batch[0].id
 	if len(batch) > 1 {
@@ -158,7 +213,10 @@ func (l *Log) publish(ctx context.Context, batch []*proposal) error {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
 			maybeStored = true
 		}
-		if ctx.Err() != nil || abandoned(batch) {
+		if errors.Is(err, nats.ErrMaxPayload) {
+			break // a lone command over the server's limit: no retry fits it
+		}
+		if ctx.Err() != nil || abandoned(batch) || time.Since(start) > maxRetryFor {
 			break
 		}
 		select {
@@ -194,18 +252,38 @@ func abandoned(batch []*proposal) bool {
 	return true
 }
 
-// decodeEntry reads one stream message: a command, or a batch of them.
-func decodeEntry(data []byte) ([]store.Envelope, error) {
-	if d := bytes.TrimLeft(data, " \t\r\n"); len(d) > 0 && d[0] == '[' {
-		var envs []store.Envelope
-		if err := json.Unmarshal(d, &envs); err != nil {
-			return nil, err
+// decodeEntry reads the stream message at seq: a command, or a batch of
+// them. A command that does not decode (damaged, or of a kind this build
+// does not know) becomes a placeholder that apply refuses, in its place,
+// so the others still apply and positions stay in step on every node;
+// bad counts them and err is the first one's error.
+func decodeEntry(data []byte, seq uint64) (envs []store.Envelope, bad int, err error) {
+	placeholder := func(i int, e error) store.Envelope {
+		if err == nil {
+			err = e
 		}
-		return envs, nil
+		bad++
+		return store.Envelope{ID: fmt.Sprintf("undecodable-%d-%d", seq, i)}
+	}
+	if d := bytes.TrimLeft(data, " \t\r\n"); len(d) > 0 && d[0] == '[' {
+		var raw []json.RawMessage
+		if e := json.Unmarshal(d, &raw); e != nil || len(raw) == 0 {
+			if e == nil {
+				e = errors.New("an empty batch")
+			}
+			return []store.Envelope{placeholder(0, e)}, bad, err
+		}
+		envs = make([]store.Envelope, len(raw))
+		for i, r := range raw {
+			if e := json.Unmarshal(r, &envs[i]); e != nil {
+				envs[i] = placeholder(i, e)
+			}
+		}
+		return envs, bad, err
 	}
 	var env store.Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, err
+	if e := json.Unmarshal(data, &env); e != nil {
+		env = placeholder(0, e)
 	}
-	return []store.Envelope{env}, nil
+	return []store.Envelope{env}, bad, err
 }
