@@ -246,13 +246,16 @@ func (p *pusher) push(m store.Message) {
 		p.log.Warn("read push subscriptions", "err", err)
 		return
 	}
-	payload := p.payload(m)
+	var payload []byte // made for the first device that gets it: most messages go to none
 	for _, t := range targets {
 		for _, sub := range t.Stale {
 			p.remove(sub) // its device signed out
 		}
 		if t.User.ID == m.SenderID || len(t.Subs) == 0 || !p.wants(t, m) || !p.away(t.User.ID) {
 			continue
+		}
+		if payload == nil {
+			payload = p.payload(m)
 		}
 		for _, sub := range t.Subs {
 			p.send(sub, payload, m)

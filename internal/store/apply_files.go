@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -155,6 +156,9 @@ func (a *applier) attachFiles(files []StoredFile, conv Conv, seq uint64) ([]File
 // deleteMessageFiles deletes the files of a stored message record that is
 // going away. A record that does not decode names no files it can find.
 func deleteMessageFiles(tx *bolt.Tx, v []byte) error {
+	if !bytes.Contains(v, []byte(`"f":`)) {
+		return nil // no files (the usual case, on every trimmed message): nothing to decode
+	}
 	var rec struct {
 		Files []FileRef `json:"f"`
 	}
